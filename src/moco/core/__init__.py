@@ -1,0 +1,1 @@
+"""moco's runtime core: messages, events, the agent loop and the orchestrator."""

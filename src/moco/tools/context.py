@@ -1,0 +1,81 @@
+"""The run context handed to tools: where they work and what they may touch."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moco.errors import ToolError
+
+
+@dataclass(slots=True)
+class ToolContext:
+    """Per-run state for tools, instead of module globals.
+
+    - ``working_dir``: relative paths resolve here; tools may not leave it unless
+      ``allow_outside`` is set by the user (never by the model);
+    - ``state``: a dict shared by the tools of one session (the todo list lives here);
+    - ``cancelled``: set when the user cancels; long-running tools should stop;
+    - ``max_output_chars``: tool results longer than this are truncated with a marker.
+    """
+
+    working_dir: Path
+    allow_outside: bool = False
+    session_id: str | None = None
+    agent: str = ""
+    state: dict[str, Any] = field(default_factory=dict)
+    cancelled: asyncio.Event | None = None
+    max_output_chars: int = 30_000
+    env: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        self.working_dir = Path(self.working_dir).expanduser().resolve()
+
+    def resolve_path(self, path: str | os.PathLike[str], *, must_exist: bool = False) -> Path:
+        """Resolve ``path`` against the working directory, refusing escapes.
+
+        Symlinks are followed before the check, so a link pointing outside is refused too.
+        """
+        raw = Path(os.path.expanduser(str(path)))
+        candidate = raw if raw.is_absolute() else self.working_dir / raw
+        resolved = candidate.resolve()
+        if not self.allow_outside and not _is_within(resolved, self.working_dir):
+            raise ToolError(
+                f"{path} is outside the working directory {self.working_dir}; "
+                "use a path inside it (the user can allow outside paths with --allow-outside)"
+            )
+        if must_exist and not resolved.exists():
+            raise ToolError(f"{path} does not exist")
+        return resolved
+
+    def display_path(self, path: Path) -> str:
+        """A path as the model should see it: relative to the working directory when inside."""
+        try:
+            return str(path.relative_to(self.working_dir)) or "."
+        except ValueError:
+            return str(path)
+
+    def truncate(self, text: str, limit: int | None = None) -> str:
+        """Cut long output, keeping the start and the end, with a marker saying how much."""
+        limit = limit or self.max_output_chars
+        if len(text) <= limit:
+            return text
+        head = text[: limit * 2 // 3]
+        tail = text[-(limit // 3) :]
+        omitted = len(text) - len(head) - len(tail)
+        return f"{head}\n... [truncated {omitted} characters] ...\n{tail}"
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.cancelled is not None and self.cancelled.is_set()
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,54 @@
+"""Test policy: no network but loopback, and never the real ``~/.moco``."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_TESTDATA = ROOT.parent / "shared" / "testdata"
+
+
+def _is_loopback(address: Any) -> bool:
+    if isinstance(address, tuple) and address:
+        host = address[0]
+    else:
+        return True  # unix sockets
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _isolated(moco_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets a temporary MOCO_HOME and may only connect to loopback."""
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def guarded_connect(self: socket.socket, address: Any) -> Any:
+        if not _is_loopback(address):
+            raise ConnectionRefusedError(f"tests may not reach the network ({address!r})")
+        return real_connect(self, address)
+
+    def guarded_connect_ex(self: socket.socket, address: Any) -> Any:
+        if not _is_loopback(address):
+            raise ConnectionRefusedError(f"tests may not reach the network ({address!r})")
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
+    monkeypatch.setenv("HOME", str(moco_home.parent / "home"))
+    (moco_home.parent / "home").mkdir(exist_ok=True)
+    return moco_home
+
+
+@pytest.fixture
+def testdata() -> Path:
+    return SHARED_TESTDATA
