@@ -1,0 +1,220 @@
+"""AgentRuntime: one agent's loop — model, tools, model ... — as a stream of events.
+
+The runtime knows nothing about profiles, files or front ends: it is given a system prompt,
+a provider, tools and a tool context, and it appends to the message list it is handed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from moco.core.events import (
+    Error,
+    Event,
+    MessageCompleted,
+    RunFinished,
+    RunStarted,
+    RunStatus,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    UsageReported,
+    Warning,
+)
+from moco.core.messages import Message, ToolCallPart, ToolResultPart
+from moco.errors import MocoError, ProviderError, ToolError
+from moco.providers.base import (
+    Finish,
+    ModelRequest,
+    Provider,
+    StreamRestart,
+    TextChunk,
+    ToolCallReady,
+    ToolSchema,
+    UsageChunk,
+    assistant_message,
+)
+from moco.providers.registry import LLMProvider
+from moco.tools.base import Tool, ToolRegistry
+from moco.tools.context import ToolContext
+
+__all__ = ["AgentRuntime", "LLMProvider", "RunOutcome"]
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    """What a finished run left behind (also carried by its ``RunFinished`` event)."""
+
+    status: RunStatus = "completed"
+    output: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    turns: int = 0
+    error: MocoError | None = None
+    tool_calls: int = 0
+    messages: list[Message] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Turn:
+    text: list[str] = field(default_factory=list)
+    calls: list[ToolCallPart] = field(default_factory=list)
+    finish: str = "stop"
+
+
+class AgentRuntime:
+    """Runs one agent until it gives a final answer or runs out of turns."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        provider: Provider,
+        model: str,
+        system_prompt: str,
+        tools: ToolRegistry | Sequence[Tool] = (),
+        context: ToolContext,
+        max_turns: int = 50,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.name = name
+        self.path = path or name
+        self.provider = provider
+        self.model = model
+        self.system_prompt = system_prompt
+        self.tools = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
+        self.context = context
+        self.max_turns = max_turns
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.outcome = RunOutcome()
+        self._schemas = [ToolSchema(t.name, t.description, t.parameters) for t in self.tools]
+
+    async def run(self, messages: list[Message], task: str = "") -> AsyncIterator[Event]:
+        """Continue the conversation in ``messages`` (appending to it) and yield events."""
+        run_id = uuid.uuid4().hex[:12]
+        self.outcome = outcome = RunOutcome(messages=messages)
+        yield RunStarted(agent=self.path, run_id=run_id, task=task, model=self.model,
+                         provider=self.provider.name, session_id=self.context.session_id)
+        for turn_number in range(1, self.max_turns + 1):
+            outcome.turns = turn_number
+            turn = _Turn()
+            try:
+                async for event in self._model_turn(messages, turn):
+                    yield event
+            except ProviderError as error:
+                outcome.status, outcome.error = "error", error
+                yield Error(agent=self.path, message=str(error), kind="provider")
+                break
+            assistant = assistant_message("".join(turn.text), turn.calls)
+            messages.append(assistant)
+            yield MessageCompleted(agent=self.path, message=assistant)
+            if not turn.calls:
+                outcome.output = assistant.text
+                if turn.finish == "length":
+                    yield Warning(agent=self.path,
+                                  message="the answer was cut off at the model's token limit")
+                break
+            results = Message("tool")
+            async for event in self._run_tools(turn.calls, results):
+                yield event
+            messages.append(results)
+            yield MessageCompleted(agent=self.path, message=results)
+        else:
+            outcome.status = "max_turns"
+            outcome.output = _last_text(messages)
+            message = (f"{self.path} stopped after {self.max_turns} turns without a final "
+                       "answer — raise --max-turns or narrow the task")
+            yield Error(agent=self.path, message=message, kind="max_turns")
+        yield RunFinished(
+            agent=self.path, run_id=run_id, status=outcome.status, output=outcome.output,
+            input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
+            turns=outcome.turns,
+        )
+
+    def request(self, messages: list[Message]) -> ModelRequest:
+        return ModelRequest(
+            model=self.model, messages=messages, system=self.system_prompt,
+            tools=self._schemas, temperature=self.temperature, max_tokens=self.max_tokens,
+        )
+
+    async def _model_turn(self, messages: list[Message], turn: _Turn) -> AsyncIterator[Event]:
+        async for chunk in self.provider.stream(self.request(messages)):
+            if isinstance(chunk, TextChunk):
+                turn.text.append(chunk.text)
+                yield TextDelta(agent=self.path, text=chunk.text)
+            elif isinstance(chunk, ToolCallReady):
+                turn.calls.append(chunk.call)
+            elif isinstance(chunk, UsageChunk):
+                self.outcome.input_tokens += chunk.input_tokens
+                self.outcome.output_tokens += chunk.output_tokens
+                yield UsageReported(agent=self.path, input_tokens=chunk.input_tokens,
+                                    output_tokens=chunk.output_tokens, model=self.model)
+            elif isinstance(chunk, Finish):
+                turn.finish = chunk.reason
+            elif isinstance(chunk, StreamRestart):
+                turn.text.clear()
+                turn.calls.clear()
+                yield Warning(agent=self.path,
+                              message=f"the connection failed mid-answer; retrying ({chunk.reason})")
+
+    async def _run_tools(
+        self, calls: list[ToolCallPart], results: Message
+    ) -> AsyncIterator[Event]:
+        """Run all calls of one turn concurrently; yield events as each one finishes."""
+        queue: asyncio.Queue[ToolCallFinished] = asyncio.Queue()
+        for call in calls:
+            yield ToolCallStarted(agent=self.path, call_id=call.id, name=call.name,
+                                  arguments=call.arguments)
+
+        async def run_one(call: ToolCallPart) -> ToolResultPart:
+            started = time.perf_counter()
+            content, is_error = await self.execute(call)
+            elapsed = (time.perf_counter() - started) * 1000
+            await queue.put(ToolCallFinished(agent=self.path, call_id=call.id, name=call.name,
+                                             result=content, is_error=is_error,
+                                             duration_ms=round(elapsed, 2)))
+            return ToolResultPart(call.id, call.name, content, is_error)
+
+        tasks = [asyncio.ensure_future(run_one(call)) for call in calls]
+        try:
+            for _ in calls:
+                yield await queue.get()
+            results.parts.extend(await asyncio.gather(*tasks))
+        finally:
+            for task in tasks:
+                task.cancel()
+        self.outcome.tool_calls += len(calls)
+
+    async def execute(self, call: ToolCallPart) -> tuple[str, bool]:
+        """Run one tool call; every failure becomes a result the model can recover from."""
+        found = self.tools.get(call.name)
+        if found is None:
+            available = ", ".join(sorted(self.tools.names)) or "none"
+            return f"Error: unknown tool '{call.name}'. Available tools: {available}", True
+        if call.invalid_arguments is not None:
+            return (f"Error: the arguments for {call.name} were not a valid JSON object "
+                    f"({call.invalid_arguments[:200]!r}); send a JSON object matching the "
+                    "tool's schema"), True
+        try:
+            output = await found.invoke(self.context, call.arguments)
+        except ToolError as error:
+            return f"Error: {error}", True
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a tool's bug must not end the run
+            return f"Error: {call.name} failed: {type(error).__name__}: {error}", True
+        return self.context.truncate(output), False
+
+
+def _last_text(messages: list[Message]) -> str:
+    for message in reversed(messages):
+        if message.role == "assistant" and message.text:
+            return message.text
+    return ""

@@ -1,0 +1,1 @@
+"""Console rendering of run events."""

@@ -1,0 +1,133 @@
+"""Render a run's events in a terminal: streamed text on stdout, tool activity on stderr.
+
+``moco run --json`` bypasses this and prints each event as one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+from moco.core.events import (
+    AgentDelegated,
+    AgentReturned,
+    Error,
+    Event,
+    RunFinished,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    UsageReported,
+    Warning,
+)
+
+
+def compact_arguments(arguments: dict[str, Any], limit: int = 70) -> str:
+    """``{"path": "a.py", "limit": 20}`` -> ``path=a.py limit=20``, cut to ``limit``."""
+    pieces = []
+    for key, value in arguments.items():
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        text = " ".join(str(text).split())
+        pieces.append(f"{key}={text[:40]}{'…' if len(text) > 40 else ''}")
+    line = " ".join(pieces)
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+class ConsoleRenderer:
+    """Consumes events and writes them for a person."""
+
+    def __init__(
+        self,
+        *,
+        stream: bool = True,
+        verbose: bool = False,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        root_agent: str = "",
+    ) -> None:
+        self.stream = stream
+        self.verbose = verbose
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.root_agent = root_agent
+        self._at_line_start = True
+        self._streamed_final = False
+        self._color = self.err.isatty()
+
+    def _dim(self, text: str) -> str:
+        return f"\x1b[2m{text}\x1b[0m" if self._color else text
+
+    def _note(self, text: str) -> None:
+        if not self._at_line_start:
+            self.out.write("\n")
+            self.out.flush()
+            self._at_line_start = True
+        self.err.write(text + "\n")
+        self.err.flush()
+
+    def _is_root(self, event: Event) -> bool:
+        return not self.root_agent or event.agent == self.root_agent
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            self._text(event)
+        elif isinstance(event, ToolCallStarted):
+            prefix = "" if self._is_root(event) else f"[{event.agent}] "
+            self._note(self._dim(f"{prefix}→ {event.name} {compact_arguments(event.arguments)}"))
+        elif isinstance(event, ToolCallFinished):
+            self._tool_finished(event)
+        elif isinstance(event, AgentDelegated):
+            self._note(self._dim(f"⇢ {event.agent} > {event.child}: {event.task[:80]}"))
+        elif isinstance(event, AgentReturned):
+            self._note(self._dim(f"⇠ {event.child} finished ({event.status})"))
+        elif isinstance(event, UsageReported) and self.verbose:
+            self._note(self._dim(f"  tokens {event.input_tokens} in / {event.output_tokens} out"))
+        elif isinstance(event, Warning):
+            self._note(f"warning: {event.message}")
+        elif isinstance(event, Error):
+            self._note(f"error: {event.message}")
+        elif isinstance(event, RunFinished) and self._is_root(event):
+            self._finished(event)
+
+    def _text(self, event: TextDelta) -> None:
+        if not self.stream or not self._is_root(event):
+            return
+        self.out.write(event.text)
+        self.out.flush()
+        self._at_line_start = event.text.endswith("\n")
+        self._streamed_final = True
+
+    def _tool_finished(self, event: ToolCallFinished) -> None:
+        self._streamed_final = False
+        prefix = "" if self._is_root(event) else f"[{event.agent}] "
+        if event.is_error:
+            first = event.result.strip().splitlines()[0] if event.result.strip() else ""
+            self._note(f"{prefix}✗ {event.name}: {first[:160]}")
+        elif self.verbose:
+            preview = " ".join(event.result.split())[:160]
+            self._note(self._dim(f"{prefix}✓ {event.name} ({event.duration_ms:.0f} ms) {preview}"))
+
+    def _finished(self, event: RunFinished) -> None:
+        if self.stream and self._streamed_final:
+            if not self._at_line_start:
+                self.out.write("\n")
+        elif event.output:
+            self.out.write(event.output.rstrip("\n") + "\n")
+        self.out.flush()
+        self._at_line_start = True
+        if self.verbose:
+            self._note(self._dim(
+                f"{event.status} · {event.turns} turns · "
+                f"{event.input_tokens} in / {event.output_tokens} out tokens"))
+
+
+class JsonRenderer:
+    """One JSON object per event on stdout."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+
+    def handle(self, event: Event) -> None:
+        self.out.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
+        self.out.flush()
