@@ -84,7 +84,7 @@ def test_named_provider_without_key() -> None:
 
 
 def test_unknown_provider_lists_known_ones() -> None:
-    with pytest.raises(ConfigError, match="unknown provider 'nope'.*zai.*gemini"):
+    with pytest.raises(ConfigError, match=r"unknown provider 'nope'.*zai.*gemini"):
         resolve_provider("nope", env={})
 
 

@@ -95,7 +95,7 @@ class UsageReported(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Warning(Event):  # noqa: A001 - the event kind is called so in every front end
+class Warning(Event):
     type: ClassVar[str] = "warning"
     message: str
 

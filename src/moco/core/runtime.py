@@ -161,8 +161,8 @@ class AgentRuntime:
             elif isinstance(chunk, StreamRestart):
                 turn.text.clear()
                 turn.calls.clear()
-                yield Warning(agent=self.path,
-                              message=f"the connection failed mid-answer; retrying ({chunk.reason})")
+                note = f"the connection failed mid-answer; retrying ({chunk.reason})"
+                yield Warning(agent=self.path, message=note)
 
     async def _run_tools(
         self, calls: list[ToolCallPart], results: Message
@@ -208,7 +208,7 @@ class AgentRuntime:
             return f"Error: {error}", True
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # noqa: BLE001 - a tool's bug must not end the run
+        except Exception as error:
             return f"Error: {call.name} failed: {type(error).__name__}: {error}", True
         return self.context.truncate(output), False
 

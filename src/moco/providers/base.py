@@ -167,7 +167,7 @@ class Provider(ABC):
         response.message = assistant_message("".join(texts), calls)
         return response
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most adapters override it
         """Release the SDK client's connections."""
 
     def error_for(
@@ -280,8 +280,8 @@ def retry_after_seconds(headers: Any) -> float | None:
         return float(value)
     except ValueError:
         pass
-    from email.utils import parsedate_to_datetime
     from datetime import UTC, datetime
+    from email.utils import parsedate_to_datetime
 
     try:
         when = parsedate_to_datetime(value)

@@ -4,7 +4,8 @@ Example::
 
     from moco.testing import ScriptedOpenAIServer, Reply, ToolCall
 
-    with ScriptedOpenAIServer([Reply.call("read_file", {"path": "a.txt"}), Reply.say("done")]) as llm:
+    script = [Reply.call("read_file", {"path": "a.txt"}), Reply.say("done")]
+    with ScriptedOpenAIServer(script) as llm:
         # point moco at llm.url + "/v1" (OPENAI_BASE_URL or --base-url) and run
         ...
         assert llm.requests[1].body["messages"][-1]["role"] == "tool"

@@ -49,6 +49,10 @@ class ScriptedServer:
         """Yield complete SSE frames (``"event: x\\ndata: {...}\\n\\n"``)."""
         raise NotImplementedError  # pragma: no cover
 
+    def malformed_frame(self) -> str:
+        """An SSE frame the client cannot parse (protocols may name the event)."""
+        return "data: {not json at all\n\n"
+
     def error_body(self, reply: Reply) -> dict[str, Any]:
         return {"error": {"message": reply.error_message, "code": reply.status}}
 
@@ -121,105 +125,107 @@ class ScriptedServer:
 
 
 def _make_handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    return type("Handler", (_Handler,), {"server_script": server})
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            return
 
-        def do_GET(self) -> None:  # noqa: N802
+class _Handler(BaseHTTPRequestHandler):
+    server_script: ScriptedServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        self._not_found()
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not self.server_script.handles("POST", self.path):
             self._not_found()
+            return
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            body = {}
+        request = RecordedRequest(
+            method="POST",
+            path=self.path,
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body if isinstance(body, dict) else {"_": body},
+            raw=raw,
+        )
+        reply = self.server_script.next_reply(request)
+        if reply.latency:
+            time.sleep(reply.latency)
+        if reply.status != 200:
+            self._send_json(reply.status, self.server_script.error_body(reply), reply.headers)
+        elif self.server_script.is_stream(request):
+            self._send_stream(reply, request)
+        else:
+            self._send_complete(reply, request)
 
-        def do_POST(self) -> None:  # noqa: N802
-            length = int(self.headers.get("content-length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            if not server.handles("POST", self.path):
-                self._not_found()
-                return
-            try:
-                body = json.loads(raw or b"{}")
-            except json.JSONDecodeError:
-                body = {}
-            request = RecordedRequest(
-                method="POST",
-                path=self.path,
-                headers={k.lower(): v for k, v in self.headers.items()},
-                body=body if isinstance(body, dict) else {"_": body},
-                raw=raw,
-            )
-            reply = server.next_reply(request)
-            if reply.latency:
-                time.sleep(reply.latency)
-            if reply.status != 200:
-                self._send_json(reply.status, server.error_body(reply), reply.headers)
-            elif server.is_stream(request):
-                self._send_stream(reply, request)
-            else:
-                self._send_complete(reply, request)
+    def _not_found(self) -> None:
+        self._send_json(404, {"error": {"message": f"no route {self.path}", "code": 404}})
 
-        def _not_found(self) -> None:
-            self._send_json(404, {"error": {"message": f"no route {self.path}", "code": 404}})
+    def _send_json(
+        self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
 
-        def _send_json(
-            self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
-        ) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
+    def _send_complete(self, reply: Reply, request: RecordedRequest) -> None:
+        if reply.drop:
+            self._drop()
+            return
+        if reply.malformed:
+            data = b'{"this is": not json'
+            self.send_response(200)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(data)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
             self.end_headers()
             self.wfile.write(data)
+            return
+        self._send_json(200, self.server_script.json_body(reply, request), reply.headers)
 
-        def _send_complete(self, reply: Reply, request: RecordedRequest) -> None:
-            if reply.drop:
-                self._drop()
-                return
-            if reply.malformed:
-                data = b'{"this is": not json'
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                return
-            self._send_json(200, server.json_body(reply, request), reply.headers)
-
-        def _send_stream(self, reply: Reply, request: RecordedRequest) -> None:
-            self.send_response(200)
-            self.send_header("content-type", "text/event-stream")
-            self.send_header("cache-control", "no-cache")
-            self.send_header("connection", "close")
-            for key, value in reply.headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            frames = list(server.sse_events(reply, request))
-            if reply.malformed:
-                frames.insert(len(frames) // 2, "data: {not json at all\n\n")
-            if reply.drop:
-                frames = frames[: max(1, len(frames) // 2)]
-            try:
-                for frame in frames:
-                    self.wfile.write(frame.encode())
-                    self.wfile.flush()
-                    if reply.chunk_delay:
-                        time.sleep(reply.chunk_delay)
-            except (BrokenPipeError, ConnectionResetError):
-                return
-            self.close_connection = True
-            if reply.drop:
-                self._drop()
-
-        def _drop(self) -> None:
-            self.close_connection = True
-            try:
+    def _send_stream(self, reply: Reply, request: RecordedRequest) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("connection", "close")
+        for key, value in reply.headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        frames = list(self.server_script.sse_events(reply, request))
+        if reply.malformed:
+            frames.insert(len(frames) // 2, "data: {not json at all\n\n")
+        if reply.drop:
+            frames = frames[: max(1, len(frames) // 2)]
+        try:
+            for frame in frames:
+                self.wfile.write(frame.encode())
                 self.wfile.flush()
-                self.connection.shutdown(2)
-            except OSError:
-                pass
+                if reply.chunk_delay:
+                    time.sleep(reply.chunk_delay)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        self.close_connection = True
+        if reply.drop:
+            self._drop()
 
-    return Handler
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(2)
+        except OSError:
+            pass
 
 
 def sse(data: dict[str, Any] | str, event: str | None = None) -> str:

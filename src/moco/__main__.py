@@ -1,0 +1,3 @@
+from moco.cli import main
+
+main()

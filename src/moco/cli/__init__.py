@@ -1,0 +1,48 @@
+"""The ``moco`` command. Command bodies parse arguments and call a service.
+
+Only light modules are imported here, so ``moco --help`` and ``moco version`` stay fast;
+provider SDKs load when a command actually talks to a model.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from moco.cli import profiles as profiles_commands
+from moco.cli import run as run_commands
+
+app = typer.Typer(
+    name="moco",
+    help="moco — run teams of LLM agents from profiles, on any provider.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+run_commands.register(app)
+profiles_commands.register(app)
+
+
+@app.command()
+def version() -> None:
+    """Print moco's version."""
+    from moco import __version__
+
+    typer.echo(f"moco {__version__}")
+
+
+def main() -> None:
+    """Console entry point: errors become one line on stderr, never a traceback."""
+    from moco.errors import MocoError
+
+    try:
+        app()
+    except MocoError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        sys.exit(130)
