@@ -96,7 +96,7 @@ class RetryPolicy:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_delay)
         exponential = self.base_delay * (2 ** (attempt - 1))
-        return min(exponential * (0.5 + random.random()), self.max_delay)
+        return float(min(exponential * (0.5 + random.random()), self.max_delay))
 
 
 class Provider(ABC):
