@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, get_type_hints
+from typing import Any, TypeVar, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
@@ -62,6 +62,24 @@ class Tool:
 
     def schema(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "parameters": self.parameters}
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@overload
+def tool(function: F) -> F: ...
+
+
+@overload
+def tool(
+    function: None = None,
+    *,
+    name: str | None = None,
+    aliases: Iterable[str] = (),
+    mutates: bool = False,
+    description: str | None = None,
+) -> Callable[[F], F]: ...
 
 
 def tool(
@@ -130,7 +148,7 @@ def build_tool(
     return Tool(
         name=tool_name,
         description=description or summary or tool_name,
-        parameters=_clean_schema(model.model_json_schema()),
+        parameters=_inline_refs(_clean_schema(model.model_json_schema())),
         function=fn,
         arguments_model=model,
         takes_context=takes_context,
@@ -194,6 +212,8 @@ def _clean_schema(schema: Any) -> Any:
             continue
         if key == "default" and value is None:
             continue
+        if key == "additionalProperties" and value is False:
+            continue  # pydantic refuses extra arguments anyway
         cleaned[key] = value if key == "properties" and not value else _clean_schema(value)
     if "properties" in schema:
         cleaned["properties"] = {
@@ -205,6 +225,32 @@ def _clean_schema(schema: Any) -> Any:
         del cleaned["anyOf"]
         cleaned = {**kept, **cleaned}
     return cleaned
+
+
+def _inline_refs(schema: Any, definitions: dict[str, Any] | None = None, depth: int = 0) -> Any:
+    """Replace ``$ref`` by the referenced schema: some providers (Gemini) refuse ``$defs``.
+    Recursive models keep their ``$defs`` beyond a nesting depth."""
+    if definitions is None:
+        definitions = schema.get("$defs", {}) if isinstance(schema, dict) else {}
+        if not definitions:
+            return schema
+    if depth > 12:
+        return schema
+    if isinstance(schema, list):
+        return [_inline_refs(item, definitions, depth + 1) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "$ref" in schema:
+        target = definitions.get(schema["$ref"].rsplit("/", 1)[-1])
+        if target is None:
+            return schema
+        extra = {key: value for key, value in schema.items() if key != "$ref"}
+        return {**_inline_refs(target, definitions, depth + 1), **extra}
+    return {
+        key: _inline_refs(value, definitions, depth + 1)
+        for key, value in schema.items()
+        if key != "$defs" or depth > 0
+    }
 
 
 def _describe_validation_error(tool_name: str, error: ValidationError) -> str:

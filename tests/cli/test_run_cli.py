@@ -1,0 +1,162 @@
+"""`moco run` end to end: a real subprocess, the real SDK, a scripted server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from moco.testing import Reply, ScriptedOpenAIServer, ToolCall
+
+pytestmark = pytest.mark.slow
+
+
+def moco(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "moco", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    clean.pop("MOCO_DEFAULT_PROVIDER", None)
+    return clean
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    return folder
+
+
+def test_run_creates_a_script_and_prints_the_answer(
+    scripted_openai: ScriptedOpenAIServer, env: dict[str, str], project: Path
+) -> None:
+    scripted_openai.add(
+        Reply.call("write_file", {"path": "hello.py", "content": "print('Hello, World!')\n"}),
+        Reply.call("execute_bash", {"command": "python3 hello.py"}),
+        Reply.say("Created hello.py; running it prints Hello, World!"),
+    )
+    env.update(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=scripted_openai.base_url)
+    result = moco("run", "Create a Python script that prints 'Hello, World!'", env=env, cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Created hello.py; running it prints Hello, World!"
+    assert "write_file" in result.stderr and "execute_bash" in result.stderr
+    assert (project / "hello.py").read_text() == "print('Hello, World!')\n"
+    tool_result = scripted_openai.requests[2].body["messages"][-1]
+    assert tool_result["role"] == "tool" and "Hello, World!" in tool_result["content"]
+    first = scripted_openai.requests[0]
+    assert first.size < 10 * 1024, f"first request is {first.size} bytes"
+    assert str(project) in first.body["messages"][0]["content"]
+
+
+def test_json_output_is_one_event_per_line(
+    scripted_openai: ScriptedOpenAIServer, env: dict[str, str], project: Path
+) -> None:
+    (project / "notes.txt").write_text("alpha\nbeta\n")
+    scripted_openai.add(Reply.call("read_file", {"path": "notes.txt"}), Reply.say("Two lines."))
+    env.update(OPENAI_API_KEY="sk-test")
+    result = moco(
+        "run",
+        "Summarize notes.txt",
+        "--json",
+        "--base-url",
+        scripted_openai.base_url,
+        "-w",
+        str(project),
+        env=env,
+        cwd=project.parent,
+    )
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert {"tool_call_started", "tool_call_finished", "text_delta", "usage", "message"} <= set(
+        kinds
+    )
+    finished = events[-1]
+    assert finished["status"] == "completed" and finished["output"] == "Two lines."
+    read = next(e for e in events if e["type"] == "tool_call_finished")
+    assert "alpha" in read["result"]
+    assert all(e["agent"] == "assistant" for e in events)
+
+
+def test_no_key_gives_one_line_and_exit_2(env: dict[str, str], project: Path) -> None:
+    result = moco("run", "hello", env=env, cwd=project)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    for needed in ("OPENAI_API_KEY", "GENAI_API_KEY", "ZAI_API_KEY", "--base-url"):
+        assert needed in lines[0]
+
+
+def test_rejected_key_is_explained(
+    scripted_openai: ScriptedOpenAIServer, env: dict[str, str], project: Path
+) -> None:
+    scripted_openai.add(Reply.error(401, "Incorrect API key provided"))
+    env.update(OPENAI_API_KEY="sk-wrong", OPENAI_BASE_URL=scripted_openai.base_url)
+    result = moco("run", "hello", "-P", "openai", env=env, cwd=project)
+    assert result.returncode == 1
+    assert (
+        "OPENAI_API_KEY was rejected (401) — check the key or choose another provider with -P"
+    ) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(scripted_openai.requests) == 1
+
+
+def test_provider_and_model_flags_reach_the_wire(
+    scripted_openai: ScriptedOpenAIServer, env: dict[str, str], project: Path
+) -> None:
+    scripted_openai.add(Reply.say("one"), Reply.say("two"))
+    env.update(ZAI_API_KEY="zai-test", ZAI_BASE_URL=scripted_openai.base_url)
+    assert (
+        moco("run", "x", "-P", "zai/glm-4.5", "--no-stream", env=env, cwd=project).returncode == 0
+    )
+    assert moco("run", "x", "-P", "zai", "-m", "glm-4.6", env=env, cwd=project).returncode == 0
+    assert [r.body["model"] for r in scripted_openai.requests] == ["glm-4.5", "glm-4.6"]
+    assert scripted_openai.requests[0].headers["authorization"] == "Bearer zai-test"
+
+
+def test_unknown_profile_and_bad_yaml(env: dict[str, str], project: Path) -> None:
+    env.update(OPENAI_API_KEY="sk-test")
+    result = moco("run", "x", "-p", "nope", env=env, cwd=project)
+    assert (
+        result.returncode == 2 and "default" in result.stderr and "Traceback" not in result.stderr
+    )
+    broken = project / ".moco" / "profiles" / "broken"
+    (broken / "agents").mkdir(parents=True)
+    (broken / "profile.yaml").write_text("name: broken\ndescription: [unclosed\n")
+    (broken / "agents" / "a.md").write_text("---\ndescription: x\n---\nHi\n")
+    result = moco("run", "x", "-p", "broken", env=env, cwd=project)
+    assert result.returncode == 2
+    assert "profile.yaml" in result.stderr and "line" in result.stderr
+
+
+def test_max_turns_exits_non_zero(
+    scripted_openai: ScriptedOpenAIServer, env: dict[str, str], project: Path
+) -> None:
+    scripted_openai.add(*[Reply.calls(ToolCall("list_dir", {"path": "."}))] * 2)
+    env.update(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=scripted_openai.base_url)
+    result = moco("run", "loop", "--max-turns", "2", env=env, cwd=project)
+    assert result.returncode == 1
+    assert "stopped after 2 turns" in result.stderr
+
+
+def test_version_help_and_list_profiles(env: dict[str, str], project: Path) -> None:
+    assert moco("version", env=env, cwd=project).stdout.startswith("moco ")
+    assert "run" in moco("--help", env=env, cwd=project).stdout
+    listing = moco("list-profiles", env=env, cwd=project)
+    assert listing.returncode == 0 and "default" in listing.stdout and "builtin" in listing.stdout
