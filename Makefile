@@ -15,3 +15,4 @@ test:
 bench:
 	python bench/cli_startup.py
 	python bench/overhead.py
+	python bench/storage.py

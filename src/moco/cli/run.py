@@ -66,7 +66,7 @@ def run_command(
         status = "error"
         async for event in orchestrator.events(task):
             renderer.handle(event)
-            if event.type == "run_finished" and event.agent == orchestrator.agent_name:
+            if event.type == "run_finished" and " > " not in event.agent:
                 status = str(getattr(event, "status", "error"))
             if json_output and event.type == "error":
                 typer.echo(f"error: {getattr(event, 'message', '')}", err=True)

@@ -114,4 +114,4 @@ def part_from_dict(data: dict[str, Any]) -> Part:
     part_type = _PART_TYPES.get(str(kind))
     if part_type is None:
         raise ValueError(f"unknown message part type: {kind!r}")
-    return part_type(**{k: v for k, v in data.items()})  # type: ignore[no-any-return]
+    return part_type(**data)  # type: ignore[no-any-return]

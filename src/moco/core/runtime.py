@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from moco.core.events import (
@@ -26,6 +26,7 @@ from moco.core.events import (
     Warning,
 )
 from moco.core.messages import Message, ToolCallPart, ToolResultPart
+from moco.core.policy import ToolPolicy, check_all
 from moco.errors import MocoError, ProviderError, ToolError
 from moco.providers.base import (
     Finish,
@@ -41,6 +42,7 @@ from moco.providers.base import (
 from moco.providers.registry import LLMProvider
 from moco.tools.base import Tool, ToolRegistry
 from moco.tools.context import ToolContext
+from moco.tools.delegate import DELEGATE_TOOL
 
 __all__ = ["AgentRuntime", "LLMProvider", "RunOutcome"]
 
@@ -82,6 +84,9 @@ class AgentRuntime:
         temperature: float | None = None,
         max_tokens: int | None = None,
         path: str | None = None,
+        policies: Sequence[ToolPolicy] = (),
+        max_tool_calls_per_turn: int | None = None,
+        mentions: Callable[[str], list[tuple[str, str]]] | None = None,
     ) -> None:
         self.name = name
         self.path = path or name
@@ -93,6 +98,9 @@ class AgentRuntime:
         self.max_turns = max_turns
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.policies = list(policies)
+        self.max_tool_calls_per_turn = max_tool_calls_per_turn
+        self.mentions = mentions
         self.outcome = RunOutcome()
         self._schemas = [ToolSchema(t.name, t.description, t.parameters) for t in self.tools]
 
@@ -120,7 +128,12 @@ class AgentRuntime:
                 if turn.finish == "length":
                     yield Warning(agent=self.path,
                                   message="the answer was cut off at the model's token limit")
-                break
+                mentioned = self.mentions(assistant.text) if self.mentions else []
+                if not mentioned or turn_number == self.max_turns:
+                    break
+                async for event in self._run_mentions(mentioned, turn_number, messages):
+                    yield event
+                continue
             results = Message("tool")
             async for event in self._run_tools(turn.calls, results):
                 yield event
@@ -167,30 +180,66 @@ class AgentRuntime:
     async def _run_tools(
         self, calls: list[ToolCallPart], results: Message
     ) -> AsyncIterator[Event]:
-        """Run all calls of one turn concurrently; yield events as each one finishes."""
-        queue: asyncio.Queue[ToolCallFinished] = asyncio.Queue()
+        """Run all calls of one turn concurrently; yield events as they happen — each call's
+        finish, and whatever the tools emit meanwhile (a sub-agent's events)."""
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self.context.emit = queue.put_nowait
         for call in calls:
             yield ToolCallStarted(agent=self.path, call_id=call.id, name=call.name,
                                   arguments=call.arguments)
+        limit = self.max_tool_calls_per_turn
 
-        async def run_one(call: ToolCallPart) -> ToolResultPart:
+        async def run_one(index: int, call: ToolCallPart) -> ToolResultPart:
             started = time.perf_counter()
-            content, is_error = await self.execute(call)
+            if limit is not None and index >= limit:
+                content, is_error = (f"Error: not run — at most {limit} tool calls per turn "
+                                     "are allowed; make fewer calls at once"), True
+            else:
+                content, is_error = await self.execute(call)
             elapsed = (time.perf_counter() - started) * 1000
-            await queue.put(ToolCallFinished(agent=self.path, call_id=call.id, name=call.name,
-                                             result=content, is_error=is_error,
-                                             duration_ms=round(elapsed, 2)))
+            queue.put_nowait(ToolCallFinished(agent=self.path, call_id=call.id, name=call.name,
+                                              result=content, is_error=is_error,
+                                              duration_ms=round(elapsed, 2)))
             return ToolResultPart(call.id, call.name, content, is_error)
 
-        tasks = [asyncio.ensure_future(run_one(call)) for call in calls]
+        tasks = [asyncio.ensure_future(run_one(i, call)) for i, call in enumerate(calls)]
+        gathered = asyncio.gather(*tasks)
         try:
-            for _ in calls:
-                yield await queue.get()
-            results.parts.extend(await asyncio.gather(*tasks))
+            finished = 0
+            while finished < len(calls):
+                event = await queue.get()
+                finished += isinstance(event, ToolCallFinished) and event.agent == self.path
+                yield event
+            while not queue.empty():
+                yield queue.get_nowait()
+            results.parts.extend(await gathered)
         finally:
-            for task in tasks:
-                task.cancel()
+            gathered.cancel()
+            self.context.emit = None
         self.outcome.tool_calls += len(calls)
+
+    async def _run_mentions(
+        self, mentioned: list[tuple[str, str]], turn_number: int, messages: list[Message]
+    ) -> AsyncIterator[Event]:
+        """``@agent`` lines run as ``delegate_to_agent`` calls, in parallel; their results come
+        back to this agent as one message to synthesize."""
+        calls = [
+            ToolCallPart(f"mention_{turn_number}_{index}", DELEGATE_TOOL,
+                         {"agent_name": name, "task": task})
+            for index, (name, task) in enumerate(mentioned)
+        ]
+        results = Message("tool")
+        async for event in self._run_tools(calls, results):
+            yield event
+        sections = [
+            f"## @{call.arguments['agent_name']}" + (" (failed)" if result.is_error else "")
+            + f"\n{result.content}"
+            for call, result in zip(calls, results.tool_results, strict=True)
+        ]
+        report = Message.user("Results of the agents you mentioned:\n\n" + "\n\n".join(sections)
+                              + "\n\nCombine them into your answer.")
+        messages.append(report)
+        yield MessageCompleted(agent=self.path, message=report)
 
     async def execute(self, call: ToolCallPart) -> tuple[str, bool]:
         """Run one tool call; every failure becomes a result the model can recover from."""
@@ -202,8 +251,15 @@ class AgentRuntime:
             return (f"Error: the arguments for {call.name} were not a valid JSON object "
                     f"({call.invalid_arguments[:200]!r}); send a JSON object matching the "
                     "tool's schema"), True
+        arguments = call.arguments
+        if self.policies:
+            decision = await check_all(self.policies, call, found, self.context)
+            if not decision.allowed:
+                return f"Error: {decision.message}", True
+            if decision.arguments is not None:
+                arguments = decision.arguments
         try:
-            output = await found.invoke(self.context, call.arguments)
+            output = await found.invoke(self.context, arguments)
         except ToolError as error:
             return f"Error: {error}", True
         except asyncio.CancelledError:

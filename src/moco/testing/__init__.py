@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from moco.testing.script import RecordedRequest, Reply, Script, ToolCall
+from moco.testing.script import RecordedRequest, Reply, RoutedScript, Script, ToolCall
 from moco.testing.server import ScriptedServer, ScriptExhausted
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RecordedRequest",
     "Reply",
+    "RoutedScript",
     "Script",
     "ScriptExhausted",
     "ScriptedAnthropicServer",

@@ -92,5 +92,50 @@ class RecordedRequest:
     def size(self) -> int:
         return len(self.raw)
 
+    @property
+    def system_text(self) -> str:
+        """The system prompt, whichever protocol carried it (OpenAI, Anthropic, Gemini)."""
+        body = self.body
+        messages = body.get("messages") or []
+        if messages and isinstance(messages[0], dict) and messages[0].get("role") == "system":
+            return str(messages[0].get("content") or "")
+        system = body.get("system")
+        if isinstance(system, str):
+            return system
+        if isinstance(system, list):
+            return "".join(str(block.get("text", "")) for block in system)
+        instruction = body.get("systemInstruction") or body.get("system_instruction") or {}
+        return "".join(str(p.get("text", "")) for p in instruction.get("parts", []))
+
+
+class RoutedScript:
+    """A script for several agents at once: each request is answered from the reply list of
+    the first route whose key appears in the request's system prompt.
+
+    >>> script = RoutedScript({"You are the planner": [Reply.say("plan")],
+    ...                        "You are the coder": [Reply.say("code")]})
+
+    Concurrent agents each consume their own list, so the order in which parallel
+    sub-agents reach the server does not matter. ``calls[key]`` counts requests per route.
+    """
+
+    def __init__(self, routes: dict[str, list[Reply]]) -> None:
+        self.routes = {key: list(replies) for key, replies in routes.items()}
+        self.calls: dict[str, int] = dict.fromkeys(routes, 0)
+
+    def __call__(self, request: RecordedRequest) -> Reply:
+        system = request.system_text
+        for key, replies in self.routes.items():
+            if key in system:
+                self.calls[key] += 1
+                if not replies:
+                    return Reply.error(500, f"no scripted reply left for {key!r}")
+                return replies.pop(0)
+        return Reply.error(500, f"no route matches the system prompt {system[:80]!r}")
+
+    @property
+    def remaining(self) -> dict[str, int]:
+        return {key: len(replies) for key, replies in self.routes.items() if replies}
+
 
 Script = list[Reply] | Callable[[RecordedRequest], Reply]

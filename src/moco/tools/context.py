@@ -6,9 +6,18 @@ import asyncio
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 from moco.errors import ToolError
+
+
+class Delegator(Protocol):
+    """Runs another agent for a tool (``delegate_to_agent``); the orchestrator implements it."""
+
+    async def delegate(self, context: ToolContext, agent_name: str, task: str) -> str: ...
 
 
 @dataclass(slots=True)
@@ -19,7 +28,12 @@ class ToolContext:
       ``allow_outside`` is set by the user (never by the model);
     - ``state``: a dict shared by the tools of one session (the todo list lives here);
     - ``cancelled``: set when the user cancels; long-running tools should stop;
-    - ``max_output_chars``: tool results longer than this are truncated with a marker.
+    - ``max_output_chars``: tool results longer than this are truncated with a marker;
+    - ``emit``: hands an event to the running agent's stream (set by the runtime), so a tool
+      such as ``delegate_to_agent`` can forward a sub-agent's events live;
+    - ``delegator``: runs other agents (set by the orchestrator);
+    - ``depth`` and ``lineage``: how deep in a delegation chain this agent is, and the agent
+      names above it (for cycle and depth guards).
     """
 
     working_dir: Path
@@ -30,6 +44,10 @@ class ToolContext:
     cancelled: asyncio.Event | None = None
     max_output_chars: int = 30_000
     env: dict[str, str] | None = None
+    emit: Callable[[Any], None] | None = None
+    delegator: Delegator | None = None
+    depth: int = 0
+    lineage: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.working_dir = Path(self.working_dir).expanduser().resolve()

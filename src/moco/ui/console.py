@@ -67,7 +67,7 @@ class ConsoleRenderer:
         self.err.flush()
 
     def _is_root(self, event: Event) -> bool:
-        return not self.root_agent or event.agent == self.root_agent
+        return " > " not in event.agent
 
     def handle(self, event: Event) -> None:
         if isinstance(event, TextDelta):

@@ -1,0 +1,75 @@
+"""Writes a run's events into the session store as they happen.
+
+Every message (user, assistant, tool results, sub-agents' messages tagged with their agent
+path) is appended in its own transaction, so a killed process loses at most the message in
+flight. A cancelled turn keeps its partial answer, stored with status ``cancelled``.
+"""
+
+from __future__ import annotations
+
+from moco.core.events import (
+    Event,
+    MessageCompleted,
+    RunFinished,
+    RunStarted,
+    TextDelta,
+    UsageReported,
+)
+from moco.core.messages import Message, TextPart
+from moco.storage.session_logger import TranscriptStore
+
+
+class SessionRecorder:
+    def __init__(self, store: TranscriptStore, session_id: str) -> None:
+        self.store = store
+        self.session_id = session_id
+        self._runs: dict[str, str] = {}  # agent path -> run id
+        self._open_runs: dict[str, tuple[int, int]] = {}  # run id -> tokens
+        self._partial: dict[str, list[str]] = {}  # agent path -> text of the turn so far
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self._run_started(event)
+        elif isinstance(event, TextDelta):
+            self._partial.setdefault(event.agent, []).append(event.text)
+        elif isinstance(event, MessageCompleted):
+            self._partial.pop(event.agent, None)
+            self.store.append_message(self.session_id, event.message, agent=event.agent,
+                                      run_id=self._runs.get(event.agent))
+        elif isinstance(event, UsageReported):
+            run_id = self._runs.get(event.agent)
+            if run_id in self._open_runs:
+                used_in, used_out = self._open_runs[run_id]
+                self._open_runs[run_id] = (used_in + event.input_tokens,
+                                           used_out + event.output_tokens)
+        elif isinstance(event, RunFinished):
+            run_id = self._runs.get(event.agent)
+            if run_id in self._open_runs:
+                del self._open_runs[run_id]
+                self.store.finish_run(run_id, event.status, event.input_tokens,
+                                      event.output_tokens)
+
+    def _run_started(self, event: RunStarted) -> None:
+        parent_path = event.agent.rpartition(" > ")[0]
+        parent_run = self._runs.get(parent_path) if parent_path else None
+        run_id = self.store.start_run(
+            self.session_id, agent=event.agent, task=event.task, parent_run_id=parent_run,
+            model=event.model, provider=event.provider, run_id=event.run_id,
+        )
+        self._runs[event.agent] = run_id
+        self._open_runs[run_id] = (0, 0)
+        self.store.append_message(self.session_id, Message.user(event.task), agent=event.agent,
+                                  run_id=run_id)
+
+    def close_cancelled(self) -> None:
+        """Keep what a cancelled turn said, and mark unfinished runs as cancelled."""
+        for agent, pieces in self._partial.items():
+            text = "".join(pieces)
+            if text:
+                message = Message("assistant", [TextPart(text + "\n[cancelled]")])
+                self.store.append_message(self.session_id, message, agent=agent,
+                                          run_id=self._runs.get(agent), status="cancelled")
+        self._partial.clear()
+        for run_id, (used_in, used_out) in list(self._open_runs.items()):
+            self.store.finish_run(run_id, "cancelled", used_in, used_out)
+        self._open_runs.clear()

@@ -1,0 +1,140 @@
+"""One run of a team: builds agent runtimes, shares provider clients, and delegates.
+
+:class:`TeamRun` implements the :class:`~moco.tools.context.Delegator` protocol: when an agent
+calls ``delegate_to_agent`` (or writes an ``@agent`` line), the sub-agent runs as its own
+:class:`AgentRuntime` and its events are forwarded into the parent's stream, tagged with the
+agent path (``orchestrator > architect``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from moco.config import ProviderSettings
+from moco.core.events import AgentDelegated, AgentReturned
+from moco.core.messages import Message
+from moco.core.runtime import AgentRuntime
+from moco.errors import ToolError
+from moco.profiles import AgentSpec
+from moco.providers.base import Provider
+from moco.providers.registry import create_provider
+from moco.tools.base import ToolRegistry
+from moco.tools.context import ToolContext
+from moco.tools.delegate import DELEGATE_TOOL, delegate_tool, parse_mentions
+
+if TYPE_CHECKING:
+    from moco.core.orchestrator import Orchestrator
+
+PATH_SEPARATOR = " > "
+
+
+class TeamRun:
+    """Per-run state: provider clients, the delegation limit, and the agents' runtimes."""
+
+    def __init__(self, orchestrator: Orchestrator) -> None:
+        self.orchestrator = orchestrator
+        self.profile = orchestrator.profile
+        self._providers: dict[ProviderSettings, Provider] = {}
+        self._slots = asyncio.Semaphore(max(1, orchestrator.max_parallel_agents))
+
+    # -- building runtimes -------------------------------------------------------------------
+    def runtime(self, spec: AgentSpec, *, path: str, depth: int = 0,
+                lineage: tuple[str, ...] = ()) -> AgentRuntime:
+        settings = self.orchestrator.settings_for(spec)
+        provider = self._provider(settings)
+        context = ToolContext(
+            working_dir=self.orchestrator.working_dir,
+            allow_outside=self.orchestrator.allow_outside,
+            agent=path, state=self.orchestrator.state, delegator=self,
+            depth=depth, lineage=(*lineage, spec.name),
+        )
+        tools = self.tools_for(spec)
+        mentions: Callable[[str], list[tuple[str, str]]] | None = None
+        if DELEGATE_TOOL in tools:
+            names = [name for name in self.delegable(spec)]
+            mentions = lambda text: parse_mentions(text, names)  # noqa: E731
+        return AgentRuntime(
+            name=spec.name, path=path, provider=provider, model=settings.model,
+            system_prompt=self.orchestrator.system_prompt(spec), tools=tools, context=context,
+            max_turns=spec.max_turns or self.orchestrator.max_turns,
+            temperature=spec.temperature, mentions=mentions,
+        )
+
+    def delegable(self, spec: AgentSpec) -> list[str]:
+        """Agents ``spec`` may hand work to: every sub-agent-capable agent but itself."""
+        return [name for name, agent in self.profile.agents.items()
+                if name != spec.name and agent.mode in ("subagent", "all")]
+
+    def tools_for(self, spec: AgentSpec) -> ToolRegistry:
+        tools = self.orchestrator.tools_for(spec)
+        targets = self.delegable(spec)
+        if targets and self._may_delegate(spec):
+            agents = [(name, self.profile.agents[name].description) for name in targets]
+            tools.register(delegate_tool(agents))
+        return tools
+
+    def _may_delegate(self, spec: AgentSpec) -> bool:
+        """The primary agent may delegate unless its tools exclude it; any other agent only
+        when its ``tools`` name ``delegate_to_agent`` explicitly (hierarchies)."""
+        if spec.tools is not None and DELEGATE_TOOL in spec.tools:
+            return spec.allows_tool(DELEGATE_TOOL)
+        is_root = spec.name == self.orchestrator.agent_name
+        return is_root and spec.allows_tool(DELEGATE_TOOL)
+
+    def _provider(self, settings: ProviderSettings) -> Provider:
+        key = dataclasses.replace(settings, model="")
+        if key not in self._providers:
+            self._providers[key] = create_provider(
+                settings.adapter, name=settings.name, api_key=settings.api_key,
+                base_url=settings.base_url, key_var=settings.key_var,
+            )
+        return self._providers[key]
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            await provider.aclose()
+        self._providers.clear()
+
+    # -- delegation ---------------------------------------------------------------------------
+    async def delegate(self, context: ToolContext, agent_name: str, task: str) -> str:
+        spec = self._check_delegation(context, agent_name)
+        child_path = f"{context.agent}{PATH_SEPARATOR}{agent_name}"
+        emit = context.emit or (lambda event: None)
+        async with self._slots:
+            emit(AgentDelegated(agent=context.agent, child=child_path, task=task))
+            runtime = self.runtime(spec, path=child_path, depth=context.depth + 1,
+                                   lineage=context.lineage)
+            async for event in runtime.run([Message.user(task)], task=task):
+                emit(event)
+        outcome = runtime.outcome
+        emit(AgentReturned(agent=context.agent, child=child_path, output=outcome.output,
+                           status=outcome.status))
+        if outcome.status == "error":
+            raise ToolError(f"{agent_name} failed: {outcome.error}")
+        if outcome.status == "max_turns":
+            return (f"[{agent_name} stopped at its turn limit without a final answer; "
+                    f"its last words follow]\n{outcome.output}")
+        return outcome.output
+
+    def _check_delegation(self, context: ToolContext, agent_name: str) -> AgentSpec:
+        spec = self.profile.agents.get(agent_name)
+        if spec is None or spec.mode not in ("subagent", "all"):
+            available = ", ".join(self.delegable_from(context)) or "none"
+            raise ToolError(f"unknown agent '{agent_name}'. Available agents: {available}")
+        if agent_name in context.lineage:
+            chain = PATH_SEPARATOR.join((*context.lineage, agent_name))
+            raise ToolError(f"refused: delegating to {agent_name} would form a cycle ({chain}); "
+                            "do this part yourself or choose another agent")
+        limit = self.orchestrator.max_depth
+        if context.depth + 1 > limit:
+            raise ToolError(f"refused: the delegation depth limit ({limit}) is reached; "
+                            "do this part yourself")
+        return spec
+
+    def delegable_from(self, context: ToolContext) -> list[str]:
+        name = context.lineage[-1] if context.lineage else ""
+        spec = self.profile.agents.get(name)
+        return self.delegable(spec) if spec else list(self.profile.agents)
