@@ -12,6 +12,7 @@ import typer
 
 from moco.cli import profiles as profiles_commands
 from moco.cli import run as run_commands
+from moco.cli.sessions import sessions_app
 
 app = typer.Typer(
     name="moco",
@@ -24,6 +25,7 @@ app = typer.Typer(
 
 run_commands.register(app)
 profiles_commands.register(app)
+app.add_typer(sessions_app, name="sessions")
 
 
 @app.command()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from moco.core.orchestrator import Orchestrator
 
 ProfileOption = Annotated[str, typer.Option("--profile", "-p", help="Profile name or folder.")]
 ProviderOption = Annotated[
@@ -44,6 +47,14 @@ def run_command(
     agent: Annotated[
         str | None, typer.Option("--agent", "-a", help="Start with this agent.")
     ] = None,
+    continue_last: Annotated[
+        bool, typer.Option("--continue", "-c", help="Continue this folder's latest session.")
+    ] = False,
+    session: Annotated[
+        str | None,
+        typer.Option("--session", "-s", help="Continue the named session (created if new)."),
+    ] = None,
+    new: Annotated[bool, typer.Option("--new", help="Start a new session.")] = False,
 ) -> None:
     """Run one task with a profile's agents and print the answer."""
     import asyncio
@@ -55,6 +66,7 @@ def run_command(
         profile=profile, provider=provider, model=model, base_url=base_url,
         working_dir=working_dir, max_turns=max_turns, agent=agent,
     )
+    session_id = choose_session(orchestrator, continue_last=continue_last, name=session, new=new)
     renderer: ConsoleRenderer | JsonRenderer
     if json_output:
         renderer = JsonRenderer()
@@ -64,7 +76,7 @@ def run_command(
 
     async def consume() -> str:
         status = "error"
-        async for event in orchestrator.events(task):
+        async for event in orchestrator.events(task, session_id=session_id):
             renderer.handle(event)
             if event.type == "run_finished" and " > " not in event.agent:
                 status = str(getattr(event, "status", "error"))
@@ -73,5 +85,27 @@ def run_command(
         return status
 
     status = asyncio.run(consume())
+    if verbose and orchestrator.session_id:
+        typer.echo(f"session {orchestrator.session_id}", err=True)
     if status != "completed":
         raise typer.Exit(1)
+
+
+def choose_session(orchestrator: Orchestrator, *, continue_last: bool, name: str | None,
+                   new: bool) -> str | None:
+    """The session a run continues: ``--session NAME`` (created when new), ``--continue``
+    (this folder's latest), or a new one (``None``)."""
+    from moco.errors import ConfigError
+
+    if new and (continue_last or name):
+        raise ConfigError("--new cannot be combined with --continue or --session")
+    sessions = orchestrator.sessions
+    if name:
+        existing = sessions.get_session(name)
+        if existing is not None:
+            return existing.id
+        return orchestrator.create_session(title=name, name=name)
+    if continue_last:
+        latest = sessions.latest_session(orchestrator.working_dir)
+        return latest.id if latest else None
+    return None

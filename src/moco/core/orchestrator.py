@@ -170,7 +170,9 @@ class Orchestrator:
             history: list[Message] = []
         else:
             session_id = self.sessions.require_session(session_id).id
-            history = self.sessions.load_messages(session_id)
+            from moco.core.transcript import repair
+
+            history = repair(self.sessions.load_messages(session_id))
         self.session_id = session_id
         return history, SessionRecorder(self.sessions, session_id)
 

@@ -48,6 +48,9 @@ class ToolContext:
     delegator: Delegator | None = None
     depth: int = 0
     lineage: tuple[str, ...] = ()
+    #: called with a file's resolved path just BEFORE a tool writes or edits it (checkpoints
+    #: keep the file's earlier content so a restore can bring it back)
+    on_file_change: Callable[[Path], None] | None = None
 
     def __post_init__(self) -> None:
         self.working_dir = Path(self.working_dir).expanduser().resolve()

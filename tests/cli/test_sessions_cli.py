@@ -1,0 +1,58 @@
+"""Sessions through the CLI: --session, --continue, --new and `moco sessions ...`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from moco.testing import Reply, ScriptedOpenAIServer
+
+pytestmark = pytest.mark.slow
+
+
+def moco(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "moco", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def env(scripted_openai: ScriptedOpenAIServer) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    return {**clean, "OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": scripted_openai.base_url}
+
+
+def roles(server: ScriptedOpenAIServer, index: int) -> list[str]:
+    return [m["role"] for m in server.requests[index].body["messages"]]
+
+
+def test_named_continue_and_new_sessions(
+    scripted_openai: ScriptedOpenAIServer, env: dict[str, str], tmp_path: Path
+) -> None:
+    scripted_openai.add(*[Reply.say(f"answer {i}") for i in range(5)])
+    assert moco("run", "first", "-s", "work", env=env, cwd=tmp_path).returncode == 0
+    assert moco("run", "second", "-s", "work", env=env, cwd=tmp_path).returncode == 0
+    assert roles(scripted_openai, 1) == ["system", "user", "assistant", "user"]
+    assert moco("run", "third", "-c", env=env, cwd=tmp_path).returncode == 0
+    assert len(roles(scripted_openai, 2)) == 6
+    assert moco("run", "fresh", "--new", env=env, cwd=tmp_path).returncode == 0
+    assert roles(scripted_openai, 3) == ["system", "user"]
+    both = moco("run", "x", "--new", "-c", env=env, cwd=tmp_path)
+    assert both.returncode == 2 and "--new cannot be combined" in both.stderr
+
+    listing = moco("sessions", "list", "--json", env=env, cwd=tmp_path)
+    sessions = json.loads(listing.stdout)
+    named = next(s for s in sessions if s["name"] == "work")
+    assert named["message_count"] == 6 and len(sessions) == 2
+    shown = moco("sessions", "show", "work", env=env, cwd=tmp_path)
+    assert "first" in shown.stdout and "answer 2" in shown.stdout
+    exported = json.loads(moco("sessions", "export", "work", "--format", "json", env=env,
+                               cwd=tmp_path).stdout)
+    assert [m["message"]["role"] for m in exported["messages"]][:2] == ["user", "assistant"]
+    assert moco("sessions", "delete", "work", "--yes", env=env, cwd=tmp_path).returncode == 0
+    missing = moco("sessions", "show", "work", env=env, cwd=tmp_path)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
