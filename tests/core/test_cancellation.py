@@ -67,7 +67,7 @@ async def test_cancel_kills_running_shell_and_repairs_history(
     async def turn() -> None:
         async for event in orch.events("run it"):
             if isinstance(event, ToolCallStarted):
-                for _ in range(200):
+                for _ in range(1000):
                     if marker.exists() and marker.read_text().strip():
                         break
                     await asyncio.sleep(0.01)

@@ -12,7 +12,9 @@ import typer
 
 from moco.cli import profiles as profiles_commands
 from moco.cli import run as run_commands
+from moco.cli.mcp import mcp_app
 from moco.cli.sessions import sessions_app
+from moco.cli.skills import skills_app
 
 app = typer.Typer(
     name="moco",
@@ -26,6 +28,8 @@ app = typer.Typer(
 run_commands.register(app)
 profiles_commands.register(app)
 app.add_typer(sessions_app, name="sessions")
+app.add_typer(skills_app, name="skills")
+app.add_typer(mcp_app, name="mcp")
 
 
 @app.command()

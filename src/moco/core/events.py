@@ -87,6 +87,25 @@ class AgentReturned(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ContextCompressed(Event):
+    """The oldest part of the conversation was summarized; what is sent next is ``header``
+    (the summary and carried-over facts) followed by the last ``kept_messages`` messages."""
+
+    type: ClassVar[str] = "context_compressed"
+    removed_messages: int
+    kept_messages: int
+    tokens_before: int
+    tokens_after: int
+    summary: str
+    header: tuple[Message, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in Event.to_dict(self).items() if k != "header"}
+        data["header"] = [message.to_dict() for message in self.header]
+        return data
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UsageReported(Event):
     type: ClassVar[str] = "usage"
     input_tokens: int

@@ -25,6 +25,10 @@ from moco.tools.base import Tool, ToolRegistry
 from moco.tools.selection import select_tools
 
 if TYPE_CHECKING:
+    from moco.core.context_compressor import CarryOver, ContextCompressor
+    from moco.core.events import ContextCompressed
+    from moco.core.mcp_client import MCPClient
+    from moco.skills.registry import SkillRegistry
     from moco.storage.session_logger import SessionLogger
 
 #: Claude Code's model aliases, meaningful only on Anthropic
@@ -59,6 +63,7 @@ class Orchestrator:
         max_parallel_agents: int = 8,
         session_logger: SessionLogger | None = None,
         persist: bool = True,
+        mcp_client: MCPClient | None = None,
     ) -> None:
         self.working_dir = Path(working_dir or os.getcwd()).expanduser().resolve()
         if not self.working_dir.is_dir():
@@ -83,6 +88,9 @@ class Orchestrator:
         self._sessions = session_logger
         self.session_id: str | None = None
         self._last_error: MocoError | None = None
+        self.mcp_client = mcp_client if mcp_client is not None else self._configured_mcp()
+        self._mcp_tools: list[Tool] = []
+        self._skills: SkillRegistry | None = None
 
     # -- sessions -----------------------------------------------------------------------------
     @property
@@ -105,7 +113,20 @@ class Orchestrator:
     # -- running ------------------------------------------------------------------------------
     def run_sync(self, task: str, session_id: str | None = None) -> str:
         """Run ``task`` to completion and return the final answer."""
-        return asyncio.run(self.run(task, session_id=session_id))
+
+        async def run_and_close() -> str:
+            try:
+                return await self.run(task, session_id=session_id)
+            finally:
+                await self.aclose()
+
+        return asyncio.run(run_and_close())
+
+    async def aclose(self) -> None:
+        """Stop what the orchestrator started (MCP servers). It can be used again after."""
+        if self.mcp_client is not None:
+            await self.mcp_client.aclose()
+            self._mcp_tools = []
 
     async def run(self, task: str, session_id: str | None = None) -> str:
         """Run ``task`` and return the final answer; raises the run's error if it failed."""
@@ -130,9 +151,11 @@ class Orchestrator:
         from moco.core.team import TeamRun
 
         self._last_error = None
+        for warning in await self._prepare_tools():
+            yield warning
         agent_name, task = self.route_mention(task)
         spec = self.profile.agents[agent_name]
-        history, recorder = self._open_session(session_id, task)
+        history, recorder = self._open_session(session_id, task, agent_name)
         team = TeamRun(self)
         runtime = team.runtime(spec, path=agent_name)
         messages = [*history, Message.user(task)]
@@ -159,7 +182,9 @@ class Orchestrator:
                 return name, rest.strip()
         return self.agent_name, task
 
-    def _open_session(self, session_id: str | None, task: str) -> tuple[list[Message], Any]:
+    def _open_session(
+        self, session_id: str | None, task: str, root: str
+    ) -> tuple[list[Message], Any]:
         if not self.persist and session_id is None:
             self.session_id = None
             return [], None
@@ -168,22 +193,103 @@ class Orchestrator:
         if session_id is None:
             session_id = self.create_session(title=" ".join(task.split())[:80])
             history: list[Message] = []
+            seqs: list[int | None] = []
         else:
             session_id = self.sessions.require_session(session_id).id
-            from moco.core.transcript import repair
-
-            history = repair(self.sessions.load_messages(session_id))
+            history, seqs = self.load_history(session_id)
         self.session_id = session_id
-        return history, SessionRecorder(self.sessions, session_id)
+        return history, SessionRecorder(self.sessions, session_id, root=root, seqs=seqs)
+
+    def load_history(self, session_id: str) -> tuple[list[Message], list[int | None]]:
+        """The main conversation as the model should see it: after a compaction, the stored
+        summary followed by the messages since; each message with its ``seq`` (or None)."""
+        from moco.core.transcript import repair
+
+        record = self.sessions.require_session(session_id)
+        compaction = record.metadata.get("compaction") or {}
+        header = [Message.from_dict(data) for data in compaction.get("header", [])]
+        after = int(compaction.get("upto_seq", 0))
+        records = [r for r in self.sessions.load_records(session_id, include_children=False)
+                   if r.seq > after]
+        seq_of = {id(r.message): r.seq for r in records}
+        messages = repair([*header, *(r.message for r in records)])
+        return messages, [seq_of.get(id(message)) for message in messages]
+
+    # -- context ------------------------------------------------------------------------------
+    def compressor_for(self, provider: Any, model: str) -> ContextCompressor | None:
+        """A context compressor for an agent, configured by ``compression:`` and
+        ``context_windows:`` in profile.yaml (``compression: false`` turns it off)."""
+        options = self.profile.settings.get("compression", {})
+        if options is False or (isinstance(options, dict) and options.get("enabled") is False):
+            return None
+        options = options if isinstance(options, dict) else {}
+        from moco.core.context_compressor import ContextCompressor
+
+        return ContextCompressor(
+            provider, model,
+            threshold=float(options.get("threshold", 0.75)),
+            keep_recent_turns=int(options.get("keep_recent_turns", 4)),
+            window=options.get("window"),
+            context_windows=self.profile.settings.get("context_windows"),
+        )
+
+    def carry_over(self) -> CarryOver:
+        """What a compression must keep word for word: the todo list and loaded skills."""
+        from moco.core.context_compressor import CarryOver
+        from moco.tools.todo import render_todos
+
+        todos = self.state.get("todos") or []
+        skills = [str(s.get("name", s)) if isinstance(s, dict) else str(s)
+                  for s in self.state.get("loaded_skills", [])]
+        return CarryOver(todos=render_todos(todos) if todos else None, skills=skills)
+
+    async def compact(self, session_id: str | None = None) -> ContextCompressed | None:
+        """Summarize the session's history now (``/compact``); returns what happened."""
+        from moco.core.events import ContextCompressed
+        from moco.core.recorder import SessionRecorder
+        from moco.core.team import TeamRun
+
+        session_id = session_id or self.session_id
+        if session_id is None:
+            return None
+        history, seqs = self.load_history(session_id)
+        team = TeamRun(self)
+        try:
+            runtime = team.runtime(self.profile.agents[self.agent_name], path=self.agent_name)
+            runtime.prepare(history)
+            recorder = SessionRecorder(self.sessions, session_id, root=self.agent_name,
+                                       seqs=seqs)
+            result: ContextCompressed | None = None
+            async for event in runtime.maybe_compress(force=True):
+                recorder.handle(event)
+                if isinstance(event, ContextCompressed):
+                    result = event
+            return result
+        finally:
+            await team.aclose()
 
     # -- assembly -----------------------------------------------------------------------------
     def system_prompt(self, spec: AgentSpec) -> str:
         variables = default_variables(self.working_dir, env=self.env)
         prompt = render_prompt(spec.prompt, variables).strip()
+        if self.skills.names and spec.allows_tool("load_skill"):
+            from moco.skills.tools import skills_prompt_section
+
+            prompt += "\n\n" + skills_prompt_section(self.skills)
         instructions = project_instructions(self.working_dir)
         if instructions:
             prompt += f"\n\n# Project instructions\n\n{instructions.strip()}"
         return prompt
+
+    @property
+    def skills(self) -> SkillRegistry:
+        """Skills from the profile, ``.moco/skills``, ``.claude/skills`` and ``MOCO_HOME``."""
+        if self._skills is None:
+            from moco.skills.registry import discover_skills
+
+            self._skills = discover_skills(self.working_dir, self.profile.skills_dir, self.env)
+            self.state["skill_registry"] = self._skills
+        return self._skills
 
     def available_tools(self) -> ToolRegistry:
         tools: list[Tool] = []
@@ -191,8 +297,37 @@ class Orchestrator:
             from moco.tools.builtin import BASE_TOOLS
 
             tools.extend(BASE_TOOLS)
+        if self.skills.names:
+            from moco.skills.tools import SKILL_TOOLS
+            from moco.tools.base import get_tool
+
+            tools.extend(t for f in SKILL_TOOLS if (t := get_tool(f)) is not None)
+        tools.extend(self._mcp_tools)
         tools.extend(self.profile.tools)
         return ToolRegistry(tools)
+
+    def _configured_mcp(self) -> MCPClient | None:
+        """An MCP client for the servers configured in profile.yaml and .mcp.json files."""
+        from moco.config import moco_home
+        from moco.mcp.config import load_mcp_config
+
+        config = load_mcp_config(self.working_dir, moco_home(self.env), self.profile.settings,
+                                 self.env)
+        if not config.active:
+            return None
+        from moco.core.mcp_client import MCPClient
+
+        return MCPClient(config)
+
+    async def _prepare_tools(self) -> list[Event]:
+        """Start MCP servers (once) and list their tools; failures become warnings."""
+        if self.mcp_client is None or self._mcp_tools:
+            return []
+        from moco.core.events import Warning
+
+        self._mcp_tools = await self.mcp_client.tools()
+        return [Warning(agent=self.agent_name, message=f"MCP server '{name}': {error}")
+                for name, error in self.mcp_client.errors.items()]
 
     def tools_for(self, spec: AgentSpec) -> ToolRegistry:
         return select_tools(self.available_tools(), spec)

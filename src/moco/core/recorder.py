@@ -8,6 +8,7 @@ flight. A cancelled turn keeps its partial answer, stored with status ``cancelle
 from __future__ import annotations
 
 from moco.core.events import (
+    ContextCompressed,
     Event,
     MessageCompleted,
     RunFinished,
@@ -16,13 +17,17 @@ from moco.core.events import (
     UsageReported,
 )
 from moco.core.messages import Message, TextPart
-from moco.storage.session_logger import TranscriptStore
+from moco.storage.session_logger import SessionLogger, TranscriptStore
 
 
 class SessionRecorder:
-    def __init__(self, store: TranscriptStore, session_id: str) -> None:
+    def __init__(self, store: TranscriptStore, session_id: str, *, root: str = "",
+                 seqs: list[int | None] | None = None) -> None:
         self.store = store
         self.session_id = session_id
+        self.root = root
+        #: the seq of each message the root agent sends (None for a stored summary), in order
+        self.sent_seqs: list[int | None] = list(seqs or [])
         self._runs: dict[str, str] = {}  # agent path -> run id
         self._open_runs: dict[str, tuple[int, int]] = {}  # run id -> tokens
         self._partial: dict[str, list[str]] = {}  # agent path -> text of the turn so far
@@ -34,8 +39,12 @@ class SessionRecorder:
             self._partial.setdefault(event.agent, []).append(event.text)
         elif isinstance(event, MessageCompleted):
             self._partial.pop(event.agent, None)
-            self.store.append_message(self.session_id, event.message, agent=event.agent,
-                                      run_id=self._runs.get(event.agent))
+            seq = self.store.append_message(self.session_id, event.message, agent=event.agent,
+                                            run_id=self._runs.get(event.agent))
+            if event.agent == self.root:
+                self.sent_seqs.append(seq)
+        elif isinstance(event, ContextCompressed) and event.agent == self.root:
+            self._compacted(event)
         elif isinstance(event, UsageReported):
             run_id = self._runs.get(event.agent)
             if run_id in self._open_runs:
@@ -58,8 +67,26 @@ class SessionRecorder:
         )
         self._runs[event.agent] = run_id
         self._open_runs[run_id] = (0, 0)
-        self.store.append_message(self.session_id, Message.user(event.task), agent=event.agent,
-                                  run_id=run_id)
+        seq = self.store.append_message(self.session_id, Message.user(event.task),
+                                        agent=event.agent, run_id=run_id)
+        if event.agent == self.root:
+            self.sent_seqs.append(seq)
+
+    def _compacted(self, event: ContextCompressed) -> None:
+        """Remember the summary so a resumed session starts from it, not the full history
+        (which stays on disk)."""
+        boundary = len(self.sent_seqs) - event.kept_messages
+        before = [seq for seq in self.sent_seqs[:boundary] if seq is not None]
+        kept: list[int | None] = [None] * len(event.header)
+        self.sent_seqs = kept + self.sent_seqs[boundary:]
+        if not before or not isinstance(self.store, SessionLogger):
+            return
+        record = self.store.require_session(self.session_id)
+        metadata = {**record.metadata, "compaction": {
+            "upto_seq": max(before),
+            "header": [message.to_dict() for message in event.header],
+        }}
+        self.store.update_session(self.session_id, metadata=metadata)
 
     def close_cancelled(self) -> None:
         """Keep what a cancelled turn said, and mark unfinished runs as cancelled."""

@@ -12,7 +12,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
+from moco.core.context_compressor import CarryOver, ContextCompressor
 from moco.core.events import (
+    ContextCompressed,
     Error,
     Event,
     MessageCompleted,
@@ -87,6 +89,8 @@ class AgentRuntime:
         policies: Sequence[ToolPolicy] = (),
         max_tool_calls_per_turn: int | None = None,
         mentions: Callable[[str], list[tuple[str, str]]] | None = None,
+        compressor: ContextCompressor | None = None,
+        carry: Callable[[], CarryOver] | None = None,
     ) -> None:
         self.name = name
         self.path = path or name
@@ -101,6 +105,10 @@ class AgentRuntime:
         self.policies = list(policies)
         self.max_tool_calls_per_turn = max_tool_calls_per_turn
         self.mentions = mentions
+        self.compressor = compressor
+        self.carry = carry
+        #: what is sent to the model: the caller's history, or its compressed form
+        self._sent: list[Message] = []
         self.outcome = RunOutcome()
         self._schemas = [ToolSchema(t.name, t.description, t.parameters) for t in self.tools]
 
@@ -108,20 +116,23 @@ class AgentRuntime:
         """Continue the conversation in ``messages`` (appending to it) and yield events."""
         run_id = uuid.uuid4().hex[:12]
         self.outcome = outcome = RunOutcome(messages=messages)
+        self.prepare(messages)
         yield RunStarted(agent=self.path, run_id=run_id, task=task, model=self.model,
                          provider=self.provider.name, session_id=self.context.session_id)
         for turn_number in range(1, self.max_turns + 1):
             outcome.turns = turn_number
             turn = _Turn()
             try:
-                async for event in self._model_turn(messages, turn):
+                async for event in self.maybe_compress():
+                    yield event
+                async for event in self._model_turn(turn):
                     yield event
             except ProviderError as error:
                 outcome.status, outcome.error = "error", error
                 yield Error(agent=self.path, message=str(error), kind="provider")
                 break
             assistant = assistant_message("".join(turn.text), turn.calls)
-            messages.append(assistant)
+            self._append(messages, assistant)
             yield MessageCompleted(agent=self.path, message=assistant)
             if not turn.calls:
                 outcome.output = assistant.text
@@ -137,7 +148,7 @@ class AgentRuntime:
             results = Message("tool")
             async for event in self._run_tools(turn.calls, results):
                 yield event
-            messages.append(results)
+            self._append(messages, results)
             yield MessageCompleted(agent=self.path, message=results)
         else:
             outcome.status = "max_turns"
@@ -157,14 +168,55 @@ class AgentRuntime:
             tools=self._schemas, temperature=self.temperature, max_tokens=self.max_tokens,
         )
 
-    async def _model_turn(self, messages: list[Message], turn: _Turn) -> AsyncIterator[Event]:
-        async for chunk in self.provider.stream(self.request(messages)):
+    def prepare(self, messages: list[Message]) -> None:
+        """Start from ``messages`` as what the model sees (used before ``maybe_compress``)."""
+        self._sent = list(messages)
+
+    def _append(self, messages: list[Message], message: Message) -> None:
+        messages.append(message)
+        self._sent.append(message)
+
+    async def maybe_compress(self, *, force: bool = False) -> AsyncIterator[Event]:
+        """Summarize the oldest turns when the next request would pass the threshold."""
+        compressor = self.compressor
+        if compressor is None:
+            return
+        if not force and not compressor.needs_compression(self.system_prompt, self._sent,
+                                                          self._schemas):
+            return
+        try:
+            result = await compressor.compress(
+                self.system_prompt, self._sent, tools=self._schemas,
+                carry=self.carry() if self.carry else None, force=force)
+        except ProviderError as error:
+            yield Warning(agent=self.path, message=f"context compression failed: {error}")
+            return
+        if not result.compressed:
+            return
+        kept = len(self._sent) - result.removed_messages
+        header = tuple(result.messages[: len(result.messages) - kept])
+        self._sent = list(result.messages)
+        self.outcome.input_tokens += result.input_tokens
+        self.outcome.output_tokens += result.output_tokens
+        if result.input_tokens or result.output_tokens:
+            yield UsageReported(agent=self.path, input_tokens=result.input_tokens,
+                                output_tokens=result.output_tokens, model=self.model)
+        yield ContextCompressed(
+            agent=self.path, removed_messages=result.removed_messages, kept_messages=kept,
+            tokens_before=result.tokens_before, tokens_after=result.tokens_after_estimate,
+            summary=result.summary, header=header)
+
+    async def _model_turn(self, turn: _Turn) -> AsyncIterator[Event]:
+        sent = list(self._sent)
+        turn_input = 0
+        async for chunk in self.provider.stream(self.request(sent)):
             if isinstance(chunk, TextChunk):
                 turn.text.append(chunk.text)
                 yield TextDelta(agent=self.path, text=chunk.text)
             elif isinstance(chunk, ToolCallReady):
                 turn.calls.append(chunk.call)
             elif isinstance(chunk, UsageChunk):
+                turn_input = chunk.input_tokens
                 self.outcome.input_tokens += chunk.input_tokens
                 self.outcome.output_tokens += chunk.output_tokens
                 yield UsageReported(agent=self.path, input_tokens=chunk.input_tokens,
@@ -174,8 +226,11 @@ class AgentRuntime:
             elif isinstance(chunk, StreamRestart):
                 turn.text.clear()
                 turn.calls.clear()
+                turn_input = 0
                 note = f"the connection failed mid-answer; retrying ({chunk.reason})"
                 yield Warning(agent=self.path, message=note)
+        if self.compressor is not None and turn_input:
+            self.compressor.record_usage(sent, turn_input)
 
     async def _run_tools(
         self, calls: list[ToolCallPart], results: Message
@@ -238,7 +293,7 @@ class AgentRuntime:
         ]
         report = Message.user("Results of the agents you mentioned:\n\n" + "\n\n".join(sections)
                               + "\n\nCombine them into your answer.")
-        messages.append(report)
+        self._append(messages, report)
         yield MessageCompleted(agent=self.path, message=report)
 
     async def execute(self, call: ToolCallPart) -> tuple[str, bool]:

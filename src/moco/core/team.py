@@ -45,11 +45,13 @@ class TeamRun:
                 lineage: tuple[str, ...] = ()) -> AgentRuntime:
         settings = self.orchestrator.settings_for(spec)
         provider = self._provider(settings)
+        tracker = getattr(self.orchestrator, "file_tracker", None)  # checkpoints (core/checkpoint)
         context = ToolContext(
             working_dir=self.orchestrator.working_dir,
             allow_outside=self.orchestrator.allow_outside,
             agent=path, state=self.orchestrator.state, delegator=self,
             depth=depth, lineage=(*lineage, spec.name),
+            on_file_change=tracker.before_change if tracker is not None else None,
         )
         tools = self.tools_for(spec)
         mentions: Callable[[str], list[tuple[str, str]]] | None = None
@@ -61,6 +63,8 @@ class TeamRun:
             system_prompt=self.orchestrator.system_prompt(spec), tools=tools, context=context,
             max_turns=spec.max_turns or self.orchestrator.max_turns,
             temperature=spec.temperature, mentions=mentions,
+            compressor=self.orchestrator.compressor_for(provider, settings.model),
+            carry=self.orchestrator.carry_over,
         )
 
     def delegable(self, spec: AgentSpec) -> list[str]:
