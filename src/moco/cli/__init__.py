@@ -12,6 +12,7 @@ import typer
 
 from moco.cli import profiles as profiles_commands
 from moco.cli import run as run_commands
+from moco.cli.checkpoints import checkpoints_app
 from moco.cli.mcp import mcp_app
 from moco.cli.sessions import sessions_app
 from moco.cli.skills import skills_app
@@ -30,6 +31,7 @@ profiles_commands.register(app)
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(skills_app, name="skills")
 app.add_typer(mcp_app, name="mcp")
+app.add_typer(checkpoints_app, name="checkpoints")
 
 
 @app.command()

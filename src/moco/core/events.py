@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from moco.core.messages import Message
 
-RunStatus = Literal["completed", "max_turns", "error", "cancelled", "blocked"]
+RunStatus = Literal["completed", "max_turns", "error", "cancelled", "blocked", "stopped"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

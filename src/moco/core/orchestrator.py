@@ -25,8 +25,10 @@ from moco.tools.base import Tool, ToolRegistry
 from moco.tools.selection import select_tools
 
 if TYPE_CHECKING:
+    from moco.core.checkpoint import FileTracker
     from moco.core.context_compressor import CarryOver, ContextCompressor
     from moco.core.events import ContextCompressed
+    from moco.core.loop_detector import LoopDetector
     from moco.core.mcp_client import MCPClient
     from moco.skills.registry import SkillRegistry
     from moco.storage.session_logger import SessionLogger
@@ -87,8 +89,10 @@ class Orchestrator:
         self.persist = persist
         self._sessions = session_logger
         self.session_id: str | None = None
+        self.file_tracker: FileTracker | None = None
         self._last_error: MocoError | None = None
         self.mcp_client = mcp_client if mcp_client is not None else self._configured_mcp()
+        self._setup_safety()
         self._mcp_tools: list[Tool] = []
         self._skills: SkillRegistry | None = None
 
@@ -154,6 +158,8 @@ class Orchestrator:
         for warning in await self._prepare_tools():
             yield warning
         agent_name, task = self.route_mention(task)
+        if self.redact_tools:
+            task = self.redactor.redact(task)
         spec = self.profile.agents[agent_name]
         history, recorder = self._open_session(session_id, task, agent_name)
         team = TeamRun(self)
@@ -162,6 +168,7 @@ class Orchestrator:
         completed = False
         try:
             async for event in runtime.run(messages, task=task):
+                event = self.redactor.redact_obj(event)
                 if recorder is not None:
                     recorder.handle(event)
                 yield event
@@ -187,6 +194,7 @@ class Orchestrator:
     ) -> tuple[list[Message], Any]:
         if not self.persist and session_id is None:
             self.session_id = None
+            self.file_tracker = None
             return [], None
         from moco.core.recorder import SessionRecorder
 
@@ -198,6 +206,10 @@ class Orchestrator:
             session_id = self.sessions.require_session(session_id).id
             history, seqs = self.load_history(session_id)
         self.session_id = session_id
+        from moco.core.checkpoint import FileTracker
+
+        if self.file_tracker is None or self.file_tracker.session_id != session_id:
+            self.file_tracker = FileTracker(self.sessions, session_id)
         return history, SessionRecorder(self.sessions, session_id, root=root, seqs=seqs)
 
     def load_history(self, session_id: str) -> tuple[list[Message], list[int | None]]:
@@ -214,6 +226,38 @@ class Orchestrator:
         seq_of = {id(r.message): r.seq for r in records}
         messages = repair([*header, *(r.message for r in records)])
         return messages, [seq_of.get(id(message)) for message in messages]
+
+    # -- safety -------------------------------------------------------------------------------
+    def _setup_safety(self) -> None:
+        """Secrets: configured keys and secret-looking variables are redacted from every
+        event and stored message, and (unless ``redact_tool_output: false``) from the task and
+        tool output before the model sees them; commands never see moco's own keys."""
+        from moco.config import secret_values
+        from moco.providers.registry import PROVIDERS
+        from moco.safety.redaction import Redactor
+
+        settings = self.profile.settings
+        self.redactor = Redactor(secret_values(self.env), env=self.env,
+                                 extra_patterns=settings.get("redact_patterns", ()))
+        self.redact_tools = settings.get("redact_tool_output", True) is not False
+        self.hidden_env = frozenset(var for spec in PROVIDERS.values() for var in spec.key_vars)
+        loop_options = settings.get("loop_detection", {})
+        self._loop_config: Any = None
+        if loop_options is not False:
+            from moco.core.loop_detector import LoopDetectorConfig
+
+            try:
+                self._loop_config = LoopDetectorConfig.from_mapping(dict(loop_options or {}))
+            except ValueError as error:
+                raise ConfigError(f"profile.yaml loop_detection: {error}") from None
+
+    def loop_detector(self) -> LoopDetector | None:
+        """A fresh loop detector for one agent (``loop_detection: false`` turns it off)."""
+        if self._loop_config is None:
+            return None
+        from moco.core.loop_detector import LoopDetector
+
+        return LoopDetector(self._loop_config)
 
     # -- context ------------------------------------------------------------------------------
     def compressor_for(self, provider: Any, model: str) -> ContextCompressor | None:

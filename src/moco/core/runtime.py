@@ -27,6 +27,7 @@ from moco.core.events import (
     UsageReported,
     Warning,
 )
+from moco.core.loop_detector import LoopDetector, LoopVerdict
 from moco.core.messages import Message, ToolCallPart, ToolResultPart
 from moco.core.policy import ToolPolicy, check_all
 from moco.errors import MocoError, ProviderError, ToolError
@@ -91,6 +92,8 @@ class AgentRuntime:
         mentions: Callable[[str], list[tuple[str, str]]] | None = None,
         compressor: ContextCompressor | None = None,
         carry: Callable[[], CarryOver] | None = None,
+        loop_detector: LoopDetector | None = None,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.name = name
         self.path = path or name
@@ -107,6 +110,9 @@ class AgentRuntime:
         self.mentions = mentions
         self.compressor = compressor
         self.carry = carry
+        self.loop_detector = loop_detector
+        self.redact = redact
+        self._loop_warnings: list[str] = []
         #: what is sent to the model: the caller's history, or its compressed form
         self._sent: list[Message] = []
         self.outcome = RunOutcome()
@@ -145,11 +151,23 @@ class AgentRuntime:
                 async for event in self._run_mentions(mentioned, turn_number, messages):
                     yield event
                 continue
+            stop = self._loop_before_tools(assistant)
+            if stop:
+                outcome.status, outcome.output = "stopped", assistant.text
+                yield Error(agent=self.path, message=stop, kind="loop")
+                break
             results = Message("tool")
             async for event in self._run_tools(turn.calls, results):
                 yield event
+            verdict = self._loop_after_tools(results)
             self._append(messages, results)
             yield MessageCompleted(agent=self.path, message=results)
+            if verdict.action == "warn":
+                yield Warning(agent=self.path, message=verdict.message)
+            elif verdict.action == "stop":
+                outcome.status, outcome.output = "stopped", _last_text(messages)
+                yield Error(agent=self.path, message=verdict.message, kind="loop")
+                break
         else:
             outcome.status = "max_turns"
             outcome.output = _last_text(messages)
@@ -296,6 +314,44 @@ class AgentRuntime:
         self._append(messages, report)
         yield MessageCompleted(agent=self.path, message=report)
 
+    def _loop_before_tools(self, assistant: Message) -> str:
+        """Feed the loop detector the turn's text and calls; a stop message when it says so.
+        (Warnings are collected and reported with the results.)"""
+        detector = self.loop_detector
+        if detector is None:
+            return ""
+        self._loop_warnings = []
+        verdicts = [detector.observe_assistant_text(assistant.text)] if assistant.text else []
+        verdicts += [detector.observe_tool_call(c.name, c.arguments) for c in assistant.tool_calls]
+        for verdict in verdicts:
+            if verdict.action == "stop":
+                return str(verdict.message)
+            if verdict.action == "warn":
+                self._loop_warnings.append(verdict.message)
+        return ""
+
+    def _loop_after_tools(self, results: Message) -> LoopVerdict:
+        """Observe the results; a warning is appended to the last result so the model reads
+        it; returns the strongest verdict."""
+        detector = self.loop_detector
+        if detector is None:
+            return LoopVerdict()
+        warnings = list(self._loop_warnings)
+        for part in results.tool_results:
+            verdict = detector.observe_tool_result(part.name, part.content, part.is_error)
+            if verdict.action == "stop":
+                return verdict
+            if verdict.action == "warn":
+                warnings.append(verdict.message)
+        if not warnings or not results.parts:
+            return LoopVerdict()
+        last = results.parts[-1]
+        assert isinstance(last, ToolResultPart)
+        note = "\n\n[moco] " + " ".join(warnings)
+        results.parts[-1] = ToolResultPart(last.tool_call_id, last.name, last.content + note,
+                                           last.is_error)
+        return LoopVerdict("warn", "loop", " ".join(warnings))
+
     async def execute(self, call: ToolCallPart) -> tuple[str, bool]:
         """Run one tool call; every failure becomes a result the model can recover from."""
         found = self.tools.get(call.name)
@@ -316,12 +372,16 @@ class AgentRuntime:
         try:
             output = await found.invoke(self.context, arguments)
         except ToolError as error:
-            return f"Error: {error}", True
+            return self._clean(f"Error: {error}"), True
         except asyncio.CancelledError:
             raise
-        except Exception as error:
-            return f"Error: {call.name} failed: {type(error).__name__}: {error}", True
-        return self.context.truncate(output), False
+        except Exception as error:  # a tool's bug must not end the run
+            return self._clean(f"Error: {call.name} failed: {type(error).__name__}: {error}"), True
+        return self._clean(self.context.truncate(output)), False
+
+    def _clean(self, text: str) -> str:
+        """Tool output as the model may see it: secrets redacted (when configured)."""
+        return self.redact(text) if self.redact is not None else text
 
 
 def _last_text(messages: list[Message]) -> str:

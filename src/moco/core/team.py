@@ -52,6 +52,7 @@ class TeamRun:
             agent=path, state=self.orchestrator.state, delegator=self,
             depth=depth, lineage=(*lineage, spec.name),
             on_file_change=tracker.before_change if tracker is not None else None,
+            hidden_env=self.orchestrator.hidden_env,
         )
         tools = self.tools_for(spec)
         mentions: Callable[[str], list[tuple[str, str]]] | None = None
@@ -65,6 +66,8 @@ class TeamRun:
             temperature=spec.temperature, mentions=mentions,
             compressor=self.orchestrator.compressor_for(provider, settings.model),
             carry=self.orchestrator.carry_over,
+            loop_detector=self.orchestrator.loop_detector(),
+            redact=self.orchestrator.redactor.redact if self.orchestrator.redact_tools else None,
         )
 
     def delegable(self, spec: AgentSpec) -> list[str]:

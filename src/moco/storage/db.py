@@ -154,6 +154,37 @@ MIGRATIONS: list[Migration] = [
             created_at TEXT NOT NULL
         );
     """),
+    Migration("005_checkpoints", """
+        CREATE TABLE checkpoints (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            session_id  TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+            name        TEXT NOT NULL,
+            seq         INTEGER NOT NULL,
+            todos       TEXT,
+            working_dir TEXT,
+            profile     TEXT,
+            model       TEXT,
+            manifest    TEXT NOT NULL DEFAULT '{}',
+            created_at  TEXT NOT NULL,
+            UNIQUE (session_id, name)
+        );
+        CREATE TABLE tracked_files (
+            session_id       TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+            path             TEXT NOT NULL,
+            original         TEXT,
+            note             TEXT,
+            first_changed_at TEXT NOT NULL,
+            PRIMARY KEY (session_id, path)
+        );
+        CREATE TABLE file_blobs (
+            session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+            hash       TEXT NOT NULL,
+            size       INTEGER NOT NULL,
+            data       BLOB NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (session_id, hash)
+        );
+    """),
 ]
 
 

@@ -51,6 +51,8 @@ class ToolContext:
     #: called with a file's resolved path just BEFORE a tool writes or edits it (checkpoints
     #: keep the file's earlier content so a restore can bring it back)
     on_file_change: Callable[[Path], None] | None = None
+    #: environment variables commands must not see (moco's own API keys)
+    hidden_env: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self.working_dir = Path(self.working_dir).expanduser().resolve()

@@ -250,6 +250,8 @@ def write_file(ctx: ToolContext, path: str, content: str) -> str:
     if resolved.is_dir():
         raise ToolError(f"{path} is a directory")
     existed = resolved.exists()
+    if ctx.on_file_change is not None:
+        ctx.on_file_change(resolved)
     resolved.parent.mkdir(parents=True, exist_ok=True)
     data = content.encode("utf-8")
     resolved.write_bytes(data)
@@ -325,6 +327,8 @@ def edit_file(
         )
     first_line = _line_numbers(content, old_string, 1)[0]
     updated = content.replace(old_string, new_string)
+    if ctx.on_file_change is not None:
+        ctx.on_file_change(resolved)
     resolved.write_bytes(updated.encode("utf-8"))
     what = f"{matches} occurrences" if matches > 1 else "1 occurrence"
     snippet = _snippet(updated, first_line, new_string.count("\n") + 1)

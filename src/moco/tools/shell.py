@@ -37,7 +37,8 @@ def build_command(ctx: ToolContext, command: str) -> list[str]:
 
 def build_env(ctx: ToolContext) -> dict[str, str]:
     """The environment of the command: ours, ``ctx.env`` on top, pagers and prompts off."""
-    return {**os.environ, **(ctx.env or {}), **QUIET_ENV}
+    merged = {**os.environ, **(ctx.env or {}), **QUIET_ENV}
+    return {key: value for key, value in merged.items() if key not in ctx.hidden_env}
 
 
 class _Collector(asyncio.SubprocessProtocol):
