@@ -189,3 +189,33 @@ async def test_child_runs_are_stored_in_the_session(team: Path) -> None:
     assert [r.agent for r in records if r.agent == "lead > coder"] == ["lead > coder"] * 2
     main = orch.sessions.load_messages(orch.session_id)
     assert [m.role for m in main] == ["user", "assistant", "tool", "assistant"]
+
+
+async def test_claude_code_and_opencode_agents_join_the_team(team: Path) -> None:
+    claude = team / ".claude" / "agents"
+    claude.mkdir(parents=True)
+    (claude / "db-expert.md").write_text(
+        "---\nname: db-expert\ndescription: Knows databases\ntools: Read, Grep\n"
+        "model: sonnet\n---\nYou are db-expert.\n")
+    opencode = team / ".opencode" / "agent"
+    opencode.mkdir(parents=True)
+    (opencode / "docs.md").write_text(
+        "---\ndescription: Writes docs\nmode: subagent\ntools:\n  write: false\n---\n"
+        "You are docs.\n")
+    (opencode / "broken.md").write_text("---\ndescription: [oops\n---\nx\n")
+    script = RoutedScript({
+        "You are lead.": [Reply.calls(delegate("db-expert", "index?"), delegate("docs", "doc")),
+                          Reply.say("ok")],
+        "You are db-expert.": [Reply.say("add an index")],
+        "You are docs.": [Reply.say("documented")],
+    })
+    with ScriptedOpenAIServer(script) as server:
+        events = await collect(orchestrator(server, team), "go")
+        expert = next(r for r in server.requests if "You are db-expert." in r.system_text)
+        docs = next(r for r in server.requests if "You are docs." in r.system_text)
+    assert sorted(t["function"]["name"] for t in expert.body["tools"]) == ["grep", "read_file"]
+    assert expert.body["model"] == "gpt-4o"  # a Claude alias means nothing on OpenAI
+    assert "write_file" not in {t["function"]["name"] for t in docs.body["tools"]}
+    results = {e.result for e in events if isinstance(e, ToolCallFinished)}
+    assert {"add an index", "documented"} <= results
+    assert any(e.type == "warning" and "broken.md" in getattr(e, "message", "") for e in events)

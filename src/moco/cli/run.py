@@ -55,6 +55,13 @@ def run_command(
         typer.Option("--session", "-s", help="Continue the named session (created if new)."),
     ] = None,
     new: Annotated[bool, typer.Option("--new", help="Start a new session.")] = False,
+    optimizer: Annotated[
+        bool, typer.Option("--optimizer/--no-optimizer",
+                           help="Offer only the sub-agents relevant to the task.")
+    ] = False,
+    optimizer_method: Annotated[
+        str, typer.Option("--optimizer-method", help="model (one cheap call) or lexical.")
+    ] = "model",
 ) -> None:
     """Run one task with a profile's agents and print the answer."""
     import asyncio
@@ -65,6 +72,7 @@ def run_command(
     orchestrator = Orchestrator(
         profile=profile, provider=provider, model=model, base_url=base_url,
         working_dir=working_dir, max_turns=max_turns, agent=agent,
+        optimizer=optimizer, optimizer_method=optimizer_method,
     )
     session_id = choose_session(orchestrator, continue_last=continue_last, name=session, new=new)
     renderer: ConsoleRenderer | JsonRenderer

@@ -106,6 +106,17 @@ class ContextCompressed(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AgentsSelected(Event):
+    """The optimizer chose which sub-agents the primary agent is offered."""
+
+    type: ClassVar[str] = "agents_selected"
+    agents: tuple[str, ...]
+    offered_before: int
+    method: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UsageReported(Event):
     type: ClassVar[str] = "usage"
     input_tokens: int

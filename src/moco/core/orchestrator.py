@@ -12,7 +12,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from moco.config import ProviderSettings, load_environment, resolve_provider
 from moco.core.events import Event, RunFinished
@@ -66,12 +66,18 @@ class Orchestrator:
         session_logger: SessionLogger | None = None,
         persist: bool = True,
         mcp_client: MCPClient | None = None,
+        optimizer: bool = False,
+        optimizer_method: str = "model",
     ) -> None:
         self.working_dir = Path(working_dir or os.getcwd()).expanduser().resolve()
         if not self.working_dir.is_dir():
             raise ConfigError(f"working directory {self.working_dir} does not exist")
         self.env = load_environment(self.working_dir, env)
-        self.profile: Profile = load_profile(profile, working_dir=self.working_dir, env=self.env)
+        from moco.profiles.external import with_external_agents
+
+        loaded = load_profile(profile, working_dir=self.working_dir, env=self.env)
+        self.profile: Profile
+        self.profile, self.agent_problems = with_external_agents(loaded, self.working_dir)
         self.settings: ProviderSettings = resolve_provider(
             provider, model=model, base_url=base_url, env=self.env
         )
@@ -84,6 +90,10 @@ class Orchestrator:
         self.max_depth = max_depth
         self.max_parallel_agents = max_parallel_agents
         self.allow_outside = allow_outside
+        self.optimizer = optimizer
+        if optimizer_method not in ("model", "lexical"):
+            raise ConfigError(f"unknown optimizer method '{optimizer_method}' — model or lexical")
+        self.optimizer_method: Literal["model", "lexical"] = optimizer_method  # type: ignore[assignment]
         self.agent_name = self._pick_agent(agent)
         self.state: dict[str, Any] = {}
         self.persist = persist
@@ -163,6 +173,9 @@ class Orchestrator:
         spec = self.profile.agents[agent_name]
         history, recorder = self._open_session(session_id, task, agent_name)
         team = TeamRun(self)
+        if self.optimizer:
+            for selected in await team.optimize(spec, task):
+                yield selected
         runtime = team.runtime(spec, path=agent_name)
         messages = [*history, Message.user(task)]
         completed = False
@@ -365,13 +378,16 @@ class Orchestrator:
 
     async def _prepare_tools(self) -> list[Event]:
         """Start MCP servers (once) and list their tools; failures become warnings."""
-        if self.mcp_client is None or self._mcp_tools:
-            return []
         from moco.core.events import Warning
 
+        warnings: list[Event] = [Warning(agent=self.agent_name, message=f"skipped agent: {p}")
+                                 for p in self.agent_problems]
+        self.agent_problems = []
+        if self.mcp_client is None or self._mcp_tools:
+            return warnings
         self._mcp_tools = await self.mcp_client.tools()
-        return [Warning(agent=self.agent_name, message=f"MCP server '{name}': {error}")
-                for name, error in self.mcp_client.errors.items()]
+        return warnings + [Warning(agent=self.agent_name, message=f"MCP server '{name}': {error}")
+                           for name, error in self.mcp_client.errors.items()]
 
     def tools_for(self, spec: AgentSpec) -> ToolRegistry:
         return select_tools(self.available_tools(), spec)

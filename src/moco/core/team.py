@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from moco.config import ProviderSettings
-from moco.core.events import AgentDelegated, AgentReturned
+from moco.core.events import AgentDelegated, AgentReturned, Event
 from moco.core.messages import Message
 from moco.core.runtime import AgentRuntime
 from moco.errors import ToolError
@@ -39,6 +39,8 @@ class TeamRun:
         self.profile = orchestrator.profile
         self._providers: dict[ProviderSettings, Provider] = {}
         self._slots = asyncio.Semaphore(max(1, orchestrator.max_parallel_agents))
+        #: the optimizer's choice of sub-agents for the primary agent (None: all)
+        self.selected: tuple[str, ...] | None = None
 
     # -- building runtimes -------------------------------------------------------------------
     def runtime(self, spec: AgentSpec, *, path: str, depth: int = 0,
@@ -71,9 +73,36 @@ class TeamRun:
         )
 
     def delegable(self, spec: AgentSpec) -> list[str]:
-        """Agents ``spec`` may hand work to: every sub-agent-capable agent but itself."""
-        return [name for name, agent in self.profile.agents.items()
-                if name != spec.name and agent.mode in ("subagent", "all")]
+        """Agents ``spec`` may hand work to: every sub-agent-capable agent but itself (for the
+        primary agent, only those the optimizer selected, when it ran)."""
+        names = [name for name, agent in self.profile.agents.items()
+                 if name != spec.name and agent.mode in ("subagent", "all")]
+        if self.selected is not None and spec.name == self.orchestrator.agent_name:
+            names = [name for name in names if name in self.selected]
+        return names
+
+    async def optimize(self, spec: AgentSpec, task: str) -> list[Event]:
+        """Run the optimizer for the primary agent; returns the events to show."""
+        from moco.core.events import AgentsSelected, UsageReported
+        from moco.core.optimizer import select_agents
+
+        candidates = {name: self.profile.agents[name].description
+                      for name in self.delegable(spec)}
+        if len(candidates) < 2 or not self._may_delegate(spec):
+            return []
+        settings = self.orchestrator.settings_for(spec)
+        selection = await select_agents(
+            task, candidates, method=self.orchestrator.optimizer_method,
+            provider=self._provider(settings), model=settings.model)
+        self.selected = selection.agents
+        events: list[Event] = [AgentsSelected(
+            agent=spec.name, agents=selection.agents, offered_before=len(candidates),
+            method=selection.method, reason=selection.reason)]
+        if selection.input_tokens or selection.output_tokens:
+            events.append(UsageReported(agent=spec.name, input_tokens=selection.input_tokens,
+                                        output_tokens=selection.output_tokens,
+                                        model=settings.model))
+        return events
 
     def tools_for(self, spec: AgentSpec) -> ToolRegistry:
         tools = self.orchestrator.tools_for(spec)

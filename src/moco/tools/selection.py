@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
 from typing import Protocol
 
 from moco.tools.base import ToolRegistry
 
 
 class ToolSelector(Protocol):
+    @property
+    def excluded_tools(self) -> tuple[str, ...]: ...
+
     def allows_tool(self, name: str) -> bool: ...
 
 
 def select_tools(available: ToolRegistry, spec: ToolSelector) -> ToolRegistry:
-    """The tools ``spec`` allows, matched by name or by any alias (wildcards allowed)."""
-    return ToolRegistry(
-        tool for tool in available
-        if spec.allows_tool(tool.name) or any(spec.allows_tool(a) for a in tool.aliases)
-    )
+    """The tools ``spec`` allows, matched by name or by any alias (wildcards allowed).
+    An exclusion of any of a tool's names removes it (``{write: false}`` removes
+    ``write_file``)."""
+    chosen = []
+    for tool in available:
+        names = (tool.name, *tool.aliases)
+        excluded = any(fnmatchcase(name, pattern) for name in names
+                       for pattern in spec.excluded_tools)
+        if not excluded and any(spec.allows_tool(name) for name in names):
+            chosen.append(tool)
+    return ToolRegistry(chosen)
