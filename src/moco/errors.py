@@ -46,6 +46,10 @@ class ToolRetry(ToolError):
     """Raised by a tool to ask the model to try again with different arguments."""
 
 
+class GuardrailBlocked(MocoError):
+    """A guardrail refused the input or the answer."""
+
+
 class MaxTurnsExceeded(MocoError):
     """An agent used all its turns without a final answer."""
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from moco.config import ProviderSettings, load_environment, resolve_provider
 from moco.core.events import Event, RunFinished
 from moco.core.messages import Message
-from moco.errors import ConfigError, MaxTurnsExceeded, MocoError
+from moco.errors import ConfigError, GuardrailBlocked, MaxTurnsExceeded, MocoError
 from moco.profiles import AgentSpec, Profile, load_profile
 from moco.profiles.prompt import default_variables, project_instructions, render_prompt
 from moco.providers.registry import PROVIDERS, LLMProvider
@@ -28,8 +28,10 @@ if TYPE_CHECKING:
     from moco.core.checkpoint import FileTracker
     from moco.core.context_compressor import CarryOver, ContextCompressor
     from moco.core.events import ContextCompressed
+    from moco.core.guardrails import Guardrails
     from moco.core.loop_detector import LoopDetector
     from moco.core.mcp_client import MCPClient
+    from moco.core.policy import ToolPolicy
     from moco.skills.registry import SkillRegistry
     from moco.storage.session_logger import SessionLogger
 
@@ -68,6 +70,7 @@ class Orchestrator:
         mcp_client: MCPClient | None = None,
         optimizer: bool = False,
         optimizer_method: str = "model",
+        guardrails: Guardrails | None = None,
     ) -> None:
         self.working_dir = Path(working_dir or os.getcwd()).expanduser().resolve()
         if not self.working_dir.is_dir():
@@ -103,6 +106,7 @@ class Orchestrator:
         self._last_error: MocoError | None = None
         self.mcp_client = mcp_client if mcp_client is not None else self._configured_mcp()
         self._setup_safety()
+        self.guardrails = guardrails if guardrails is not None else self._configured_guardrails()
         self._mcp_tools: list[Tool] = []
         self._skills: SkillRegistry | None = None
 
@@ -157,6 +161,8 @@ class Orchestrator:
             raise MocoError("the run ended without a result")
         if finished.status == "max_turns":
             raise MaxTurnsExceeded(f"no final answer after {self.max_turns} turns")
+        if finished.status == "blocked":
+            raise GuardrailBlocked(finished.output or "blocked by guardrails")
         return finished.output
 
     async def events(self, task: str, session_id: str | None = None) -> AsyncIterator[Event]:
@@ -170,6 +176,11 @@ class Orchestrator:
         agent_name, task = self.route_mention(task)
         if self.redact_tools:
             task = self.redactor.redact(task)
+        verdict = await self.guardrails.validate_input(task)
+        if not verdict.allowed:
+            async for event in self._blocked(agent_name, task, verdict.message):
+                yield event
+            return
         spec = self.profile.agents[agent_name]
         history, recorder = self._open_session(session_id, task, agent_name)
         team = TeamRun(self)
@@ -191,6 +202,17 @@ class Orchestrator:
             if recorder is not None and not completed:
                 recorder.close_cancelled()
             await team.aclose()
+
+    async def _blocked(self, agent: str, task: str, reason: str) -> AsyncIterator[Event]:
+        from moco.core.events import Error, RunStarted
+
+        run_id = "blocked"
+        yield RunStarted(agent=agent, run_id=run_id, task=task, model=self.settings.model,
+                         provider=self.settings.name)
+        yield Error(agent=agent, message=f"input blocked by guardrails: {reason}",
+                    kind="guardrail")
+        yield RunFinished(agent=agent, run_id=run_id, status="blocked", output="")
+        self._last_error = GuardrailBlocked(f"input blocked by guardrails: {reason}")
 
     def route_mention(self, task: str) -> tuple[str, str]:
         """A task starting ``@agent-name`` goes straight to that agent."""
@@ -263,6 +285,29 @@ class Orchestrator:
                 self._loop_config = LoopDetectorConfig.from_mapping(dict(loop_options or {}))
             except ValueError as error:
                 raise ConfigError(f"profile.yaml loop_detection: {error}") from None
+
+    def _configured_guardrails(self) -> Guardrails:
+        """Guardrails from profile.yaml ``guardrails:`` (the danger check is always on unless
+        the profile's owner turns it off there — never the model)."""
+        from moco.core.guardrails import Guardrails
+
+        options = self.profile.settings.get("guardrails") or {}
+        if not isinstance(options, dict):
+            raise ConfigError("profile.yaml guardrails: must be a mapping")
+        allowed = {"max_input_length", "max_output_length", "max_tool_calls_per_turn",
+                   "enable_dangerous_pattern_check", "blocked_tools", "shell_deny",
+                   "shell_allow", "protected_branches"}
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise ConfigError(f"profile.yaml guardrails: unknown keys {', '.join(unknown)} — "
+                              f"known: {', '.join(sorted(allowed))}")
+        return Guardrails(**options)
+
+    def policies(self, spec: AgentSpec) -> list[ToolPolicy]:
+        """What stands in front of every tool call of ``spec``: guardrails first."""
+        from moco.core.policy import GuardrailsPolicy
+
+        return [GuardrailsPolicy(self.guardrails)]
 
     def loop_detector(self) -> LoopDetector | None:
         """A fresh loop detector for one agent (``loop_detection: false`` turns it off)."""

@@ -60,3 +60,21 @@ async def check_all(
             arguments = decision.arguments
             call = ToolCallPart(call.id, call.name, arguments)
     return ToolDecision("allow", warning="; ".join(warnings), arguments=arguments)
+
+
+class GuardrailsPolicy:
+    """Guardrails as a tool policy: the danger check, blocked tools and custom validators."""
+
+    def __init__(self, guardrails: Any) -> None:
+        self.guardrails = guardrails
+
+    async def check(self, call: ToolCallPart, tool: Tool, context: ToolContext) -> ToolDecision:
+        from moco.core.guardrails import GuardrailAction
+
+        result = await self.guardrails.validate_tool_call(
+            tool.name, call.arguments, context.working_dir, context)
+        if result.action is GuardrailAction.BLOCK:
+            return ToolDecision.deny(f"blocked by guardrails: {result.message}")
+        if result.action is GuardrailAction.MODIFY and isinstance(result.modified, dict):
+            return ToolDecision("allow", warning=result.message, arguments=result.modified)
+        return ToolDecision.allow(warning=result.message)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from moco.core.context_compressor import CarryOver, ContextCompressor
 from moco.core.events import (
@@ -46,6 +47,9 @@ from moco.providers.registry import LLMProvider
 from moco.tools.base import Tool, ToolRegistry
 from moco.tools.context import ToolContext
 from moco.tools.delegate import DELEGATE_TOOL
+
+if TYPE_CHECKING:
+    from moco.core.guardrails import GuardrailResult
 
 __all__ = ["AgentRuntime", "LLMProvider", "RunOutcome"]
 
@@ -94,6 +98,7 @@ class AgentRuntime:
         carry: Callable[[], CarryOver] | None = None,
         loop_detector: LoopDetector | None = None,
         redact: Callable[[str], str] | None = None,
+        check_output: Callable[[str], Awaitable[GuardrailResult]] | None = None,
     ) -> None:
         self.name = name
         self.path = path or name
@@ -112,6 +117,7 @@ class AgentRuntime:
         self.carry = carry
         self.loop_detector = loop_detector
         self.redact = redact
+        self.check_output = check_output
         self._loop_warnings: list[str] = []
         #: what is sent to the model: the caller's history, or its compressed form
         self._sent: list[Message] = []
@@ -142,6 +148,10 @@ class AgentRuntime:
             yield MessageCompleted(agent=self.path, message=assistant)
             if not turn.calls:
                 outcome.output = assistant.text
+                async for event in self._validate_output(outcome):
+                    yield event
+                if outcome.status == "blocked":
+                    break
                 if turn.finish == "length":
                     yield Warning(agent=self.path,
                                   message="the answer was cut off at the model's token limit")
@@ -257,9 +267,6 @@ class AgentRuntime:
         finish, and whatever the tools emit meanwhile (a sub-agent's events)."""
         queue: asyncio.Queue[Event] = asyncio.Queue()
         self.context.emit = queue.put_nowait
-        for call in calls:
-            yield ToolCallStarted(agent=self.path, call_id=call.id, name=call.name,
-                                  arguments=call.arguments)
         limit = self.max_tool_calls_per_turn
 
         async def run_one(index: int, call: ToolCallPart) -> ToolResultPart:
@@ -275,9 +282,14 @@ class AgentRuntime:
                                               duration_ms=round(elapsed, 2)))
             return ToolResultPart(call.id, call.name, content, is_error)
 
+        # the calls start before their events are handed out, so they run while a front end
+        # is busy with the events (finish events are queued until every start was yielded)
         tasks = [asyncio.ensure_future(run_one(i, call)) for i, call in enumerate(calls)]
         gathered = asyncio.gather(*tasks)
         try:
+            for call in calls:
+                yield ToolCallStarted(agent=self.path, call_id=call.id, name=call.name,
+                                      arguments=call.arguments)
             finished = 0
             while finished < len(calls):
                 event = await queue.get()
@@ -313,6 +325,25 @@ class AgentRuntime:
                               + "\n\nCombine them into your answer.")
         self._append(messages, report)
         yield MessageCompleted(agent=self.path, message=report)
+
+    async def _validate_output(self, outcome: RunOutcome) -> AsyncIterator[Event]:
+        """Output guardrails on a final answer: a block replaces it, a modify rewrites it."""
+        if self.check_output is None:
+            return
+        from moco.core.guardrails import GuardrailAction
+
+        result = await self.check_output(outcome.output)
+        if result.action is GuardrailAction.BLOCK:
+            outcome.status = "blocked"
+            outcome.output = f"[answer blocked by guardrails: {result.message}]"
+            yield Error(agent=self.path, message=f"answer blocked: {result.message}",
+                        kind="guardrail")
+        elif result.action is GuardrailAction.MODIFY and isinstance(result.modified, str):
+            outcome.output = result.modified
+            yield Warning(agent=self.path, message=f"answer changed by guardrails: "
+                                                   f"{result.message}")
+        elif result.action is GuardrailAction.WARN:
+            yield Warning(agent=self.path, message=result.message)
 
     def _loop_before_tools(self, assistant: Message) -> str:
         """Feed the loop detector the turn's text and calls; a stop message when it says so.
@@ -367,6 +398,8 @@ class AgentRuntime:
             decision = await check_all(self.policies, call, found, self.context)
             if not decision.allowed:
                 return f"Error: {decision.message}", True
+            if decision.warning and self.context.emit is not None:
+                self.context.emit(Warning(agent=self.path, message=decision.warning))
             if decision.arguments is not None:
                 arguments = decision.arguments
         try:

@@ -69,6 +69,9 @@ class TeamRun:
             compressor=self.orchestrator.compressor_for(provider, settings.model),
             carry=self.orchestrator.carry_over,
             loop_detector=self.orchestrator.loop_detector(),
+            policies=self.orchestrator.policies(spec),
+            max_tool_calls_per_turn=self.orchestrator.guardrails.max_tool_calls_per_turn,
+            check_output=self.orchestrator.guardrails.validate_output,
             redact=self.orchestrator.redactor.redact if self.orchestrator.redact_tools else None,
         )
 
@@ -137,6 +140,10 @@ class TeamRun:
     # -- delegation ---------------------------------------------------------------------------
     async def delegate(self, context: ToolContext, agent_name: str, task: str) -> str:
         spec = self._check_delegation(context, agent_name)
+        verdict = await self.orchestrator.guardrails.validate_input(task)
+        if not verdict.allowed:
+            raise ToolError(f"the task for {agent_name} was blocked by guardrails: "
+                            f"{verdict.message}")
         child_path = f"{context.agent}{PATH_SEPARATOR}{agent_name}"
         emit = context.emit or (lambda event: None)
         async with self._slots:

@@ -121,6 +121,17 @@ class ConsoleRenderer:
                 f"{event.status} · {event.turns} turns · "
                 f"{event.input_tokens} in / {event.output_tokens} out tokens"))
 
+    def interrupted(self, note: str = "[cancelled]") -> None:
+        """Mark a stopped run: end the partial line (it stays visible) and print ``note``
+        (nothing more when it is empty)."""
+        if not self._at_line_start:
+            self.out.write("\n")
+        if note:
+            self.out.write(self._dim(note) + "\n")
+        self.out.flush()
+        self._at_line_start = True
+        self._streamed_final = False
+
 
 class JsonRenderer:
     """One JSON object per event on stdout."""
