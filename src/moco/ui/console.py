@@ -12,6 +12,8 @@ from typing import Any, TextIO
 from moco.core.events import (
     AgentDelegated,
     AgentReturned,
+    AgentsSelected,
+    ContextCompressed,
     Error,
     Event,
     RunFinished,
@@ -73,14 +75,24 @@ class ConsoleRenderer:
         if isinstance(event, TextDelta):
             self._text(event)
         elif isinstance(event, ToolCallStarted):
-            prefix = "" if self._is_root(event) else f"[{event.agent}] "
-            self._note(self._dim(f"{prefix}→ {event.name} {compact_arguments(event.arguments)}"))
+            line = f"→ {event.name} {compact_arguments(event.arguments)}"
+            self._note(self._dim(_indent(event.agent) + line))
         elif isinstance(event, ToolCallFinished):
             self._tool_finished(event)
         elif isinstance(event, AgentDelegated):
-            self._note(self._dim(f"⇢ {event.agent} > {event.child}: {event.task[:80]}"))
+            task = " ".join(event.task.split())[:80]
+            self._note(_indent(event.agent) + f"⇢ {_leaf(event.child)}: " + self._dim(task))
         elif isinstance(event, AgentReturned):
-            self._note(self._dim(f"⇠ {event.child} finished ({event.status})"))
+            status = "done" if event.status == "completed" else event.status
+            self._note(self._dim(_indent(event.agent) + f"⇠ {_leaf(event.child)} {status}"))
+        elif isinstance(event, AgentsSelected):
+            offered = ", ".join(event.agents) or "none"
+            self._note(self._dim(f"optimizer ({event.method}): {len(event.agents)} of "
+                                 f"{event.offered_before} agents offered: {offered}"))
+        elif isinstance(event, ContextCompressed):
+            self._note(self._dim(f"context compressed: {event.removed_messages} messages "
+                                 f"summarized (~{event.tokens_before} → ~{event.tokens_after} "
+                                 "tokens)"))
         elif isinstance(event, UsageReported) and self.verbose:
             self._note(self._dim(f"  tokens {event.input_tokens} in / {event.output_tokens} out"))
         elif isinstance(event, Warning):
@@ -99,8 +111,8 @@ class ConsoleRenderer:
         self._streamed_final = True
 
     def _tool_finished(self, event: ToolCallFinished) -> None:
-        self._streamed_final = False
-        prefix = "" if self._is_root(event) else f"[{event.agent}] "
+        self._streamed_final = self._streamed_final and not self._is_root(event)
+        prefix = _indent(event.agent)
         if event.is_error:
             first = event.result.strip().splitlines()[0] if event.result.strip() else ""
             self._note(f"{prefix}✗ {event.name}: {first[:160]}")
@@ -131,6 +143,15 @@ class ConsoleRenderer:
         self.out.flush()
         self._at_line_start = True
         self._streamed_final = False
+
+
+def _indent(agent_path: str) -> str:
+    """Two spaces per delegation level: the tree of who is working."""
+    return "  " * agent_path.count(" > ")
+
+
+def _leaf(agent_path: str) -> str:
+    return agent_path.rsplit(" > ", 1)[-1]
 
 
 class JsonRenderer:
