@@ -56,3 +56,31 @@ def test_named_continue_and_new_sessions(
     assert moco("sessions", "delete", "work", "--yes", env=env, cwd=tmp_path).returncode == 0
     missing = moco("sessions", "show", "work", env=env, cwd=tmp_path)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def test_a_killed_run_loses_nothing_and_continues(
+    scripted_openai: ScriptedOpenAIServer, env: dict[str, str], tmp_path: Path
+) -> None:
+    import signal
+    import time
+
+    scripted_openai.add(
+        Reply.call("write_file", {"path": "a.txt", "content": "one"}),
+        Reply.say("never delivered", latency=30),
+        Reply.say("continued"),
+    )
+    process = subprocess.Popen([sys.executable, "-m", "moco", "run", "write a.txt"], env=env,
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while len(scripted_openai.requests) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(scripted_openai.requests) == 2, "the run never reached its second request"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    resumed = moco("run", "go on", "-c", env=env, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip() == "continued"
+    sent = scripted_openai.requests[2].body["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "tool", "user"]
+    assert sent[1]["content"] == "write a.txt" and sent[-1]["content"] == "go on"
+    assert (tmp_path / "a.txt").read_text() == "one"

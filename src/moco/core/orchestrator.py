@@ -37,9 +37,9 @@ if TYPE_CHECKING:
 
 #: Claude Code's model aliases, meaningful only on Anthropic
 _CLAUDE_ALIASES = {
-    "sonnet": "claude-sonnet-4-5",
-    "opus": "claude-opus-4-1",
-    "haiku": "claude-haiku-4-5",
+    "sonnet": "claude-sonnet-5-5",
+    "opus": "claude-opus-5-5",
+    "haiku": "claude-haiku-5-5",
 }
 
 

@@ -55,7 +55,7 @@ PROVIDERS: dict[str, ProviderSpec] = {
         ProviderSpec("openai", "openai", ("OPENAI_API_KEY",), "OPENAI_MODEL", "gpt-4o",
                      None, "OPENAI_BASE_URL"),
         ProviderSpec("anthropic", "anthropic", ("ANTHROPIC_API_KEY",), "ANTHROPIC_MODEL",
-                     "claude-sonnet-4-5", None, "ANTHROPIC_BASE_URL"),
+                     "claude-sonnet-5-5", None, "ANTHROPIC_BASE_URL"),
         ProviderSpec("moonshot", "openai", ("MOONSHOT_API_KEY",), "MOONSHOT_MODEL",
                      "kimi-k2-0905-preview", "https://api.moonshot.ai/v1", "MOONSHOT_BASE_URL"),
         ProviderSpec("deepseek", "openai", ("DEEPSEEK_API_KEY",), "DEEPSEEK_MODEL",
