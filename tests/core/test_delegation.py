@@ -219,3 +219,17 @@ async def test_claude_code_and_opencode_agents_join_the_team(team: Path) -> None
     results = {e.result for e in events if isinstance(e, ToolCallFinished)}
     assert {"add an index", "documented"} <= results
     assert any(e.type == "warning" and "broken.md" in getattr(e, "message", "") for e in events)
+
+
+async def test_hierarchy_under_a_parallel_limit_of_one_does_not_deadlock(team: Path) -> None:
+    import asyncio
+
+    script = RoutedScript({
+        "You are lead.": [Reply.calls(delegate("architect", "design")), Reply.say("shipped")],
+        "You are architect.": [Reply.calls(delegate("api-designer", "endpoints")),
+                               Reply.say("designed")],
+        "You are api-designer.": [Reply.say("GET /items")],
+    })
+    with ScriptedOpenAIServer(script) as server:
+        orch = orchestrator(server, team, max_parallel_agents=1)
+        assert await asyncio.wait_for(orch.run("go"), timeout=20) == "shipped"

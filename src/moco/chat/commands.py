@@ -297,6 +297,8 @@ def rebuild_with_profile(orchestrator: Orchestrator, profile: str) -> Orchestrat
         allow_outside=orchestrator.allow_outside, max_depth=orchestrator.max_depth,
         max_parallel_agents=orchestrator.max_parallel_agents,
         session_logger=orchestrator.sessions,
+        approver=orchestrator.permissions.approver, yes=orchestrator.permissions.yes,
+        read_only=orchestrator.permissions.read_only,
     )
     rebuilt.settings = settings
     rebuilt._explicit_model = orchestrator._explicit_model

@@ -41,14 +41,22 @@ def chat_command(
                                              "(created if new)."),
     ] = None,
     new: Annotated[bool, typer.Option("--new", help="Start a new session (the default).")] = False,
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Approve every permission question (deny rules still deny).")
+    ] = False,
+    read_only: Annotated[bool, typer.Option(
+        "--read-only", help="Plan mode: no file changes; only read-only commands run.")
+    ] = False,
 ) -> None:
     """Chat with a profile's agents: one session, slash commands (/help), Ctrl-C stops a turn."""
     from moco.chat.repl import run_chat
     from moco.core.orchestrator import Orchestrator
+    from moco.ui.approval import interactive_approver
 
     orchestrator = Orchestrator(
         profile=profile, provider=provider, model=model, base_url=base_url,
         working_dir=working_dir, max_turns=max_turns, agent=agent,
+        approver=interactive_approver(), yes=yes, read_only=read_only,
     )
     session_id = choose_session(orchestrator, continue_last=continue_last, name=session, new=new)
     run_chat(orchestrator, session_id, stream=stream, verbose=verbose)

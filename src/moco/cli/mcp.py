@@ -1,5 +1,7 @@
 """``moco mcp list | tools <server> | call <server> <tool> '<json>'``: inspect and try the MCP
-servers moco is configured with (see :mod:`moco.mcp.config` for where they are defined)."""
+servers moco is configured with (see :mod:`moco.mcp.config` for where they are defined).
+``moco mcp serve``: the other way round — serve a profile's agents as MCP tools
+(see :mod:`moco.mcp.server`)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,16 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 
 if TYPE_CHECKING:
+    import socket
+
     from moco.core.mcp_client import MCPConfig, MCPToolInfo, MCPToolResult
+    from moco.mcp.server import AgentService
 
 T = TypeVar("T")
 
 mcp_app = typer.Typer(
-    help="Inspect and call the MCP servers moco is configured with.",
+    help="Inspect and call the MCP servers moco is configured with, or serve moco's agents "
+         "over MCP.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -103,6 +109,87 @@ def call_command(
     if result.is_error:
         _fail(" ".join(result.text.split())[:1000] or "the tool reported an error")
     typer.echo(result.text)
+
+
+@mcp_app.command("serve")
+def serve_command(
+    profile: Annotated[str, typer.Option("--profile", "-p", help="Profile whose agents are served.")
+                       ] = "default",
+    provider: Annotated[str | None, typer.Option(
+        "--provider", "-P", help="Provider, optionally with model: zai, zai/glm-4.7, openai/gpt-5.")
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name.")] = None,
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", help="OpenAI-compatible endpoint (Ollama, vLLM, LM Studio...).")] = None,
+    working_dir: Annotated[Path | None, typer.Option(
+        "--working-dir", "-w", help="Folder the agents work in (default: current).")] = None,
+    transport: Annotated[str, typer.Option(
+        "--transport", help="stdio (for Claude Desktop, Cursor, Claude Code) or http "
+                            "(streamable HTTP at /mcp).")] = "stdio",
+    host: Annotated[str, typer.Option("--host", help="HTTP: address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="HTTP: port to bind.")] = 8765,
+    allow_remote: Annotated[bool, typer.Option(
+        "--allow-remote", help="HTTP: allow a non-loopback --host (needs MOCO_MCP_TOKEN).")
+    ] = False,
+) -> None:
+    """Serve the profile's agents as MCP tools: one tool per agent plus run_agent(agent, task).
+
+    Each call runs the agent and returns its final answer, with the moco session id on the
+    last line (pass it back as `session` to continue). Over HTTP, MOCO_MCP_TOKEN, when set, is
+    required as `Authorization: Bearer <token>`.
+    """
+    import contextlib
+    import sys
+
+    from moco.errors import MocoError
+
+    if transport not in ("stdio", "http"):
+        _fail(f"unknown transport '{transport}' — use stdio or http", 2)
+    try:
+        # nothing may reach stdout before the stdio protocol starts
+        with contextlib.redirect_stdout(sys.stderr):
+            service, listener = _serve_setup(profile, provider, model, base_url, working_dir,
+                                             transport, host, port, allow_remote)
+    except MocoError as error:
+        _fail(str(error), 2)
+    if listener is None:
+        from moco.mcp.server import serve_stdio
+
+        _run(serve_stdio(service))
+        return
+    from moco.mcp.http_server import serve_http
+
+    sock, token = listener
+    _run(serve_http(service, sock, host, token))
+
+
+def _serve_setup(
+    profile: str, provider: str | None, model: str | None, base_url: str | None,
+    working_dir: Path | None, transport: str, host: str, port: int, allow_remote: bool,
+) -> tuple[AgentService, tuple[socket.socket, str | None] | None]:
+    """Check the flags, build the agent service and (HTTP) bind the port; raises MocoError."""
+    from moco.config import load_environment
+    from moco.errors import ConfigError
+    from moco.mcp.server import AgentService, ServeOptions
+
+    listener: tuple[socket.socket, str | None] | None = None
+    token: str | None = None
+    if working_dir is None and Path.cwd() == Path(Path.cwd().anchor):
+        # desktop clients start servers in "/": the agents must not work on the whole disk
+        raise ConfigError(f"moco mcp serve was started in {Path.cwd()} — pass --working-dir/-w "
+                          "with the folder the agents should work in")
+    if transport == "http":
+        from moco.mcp.http_server import bearer_token
+
+        directory = (working_dir or Path.cwd()).expanduser().resolve()
+        token = bearer_token(host, allow_remote, load_environment(directory))
+    service = AgentService(ServeOptions(profile=profile, provider=provider, model=model,
+                                        base_url=base_url, working_dir=working_dir))
+    if transport == "http":
+        from moco.mcp.http_server import listen
+
+        listener = (listen(host, port), token)
+    return service, listener
 
 
 # --------------------------------------------------------------------------- helpers

@@ -62,17 +62,25 @@ def run_command(
     optimizer_method: Annotated[
         str, typer.Option("--optimizer-method", help="model (one cheap call) or lexical.")
     ] = "model",
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Approve every permission question (deny rules still deny).")
+    ] = False,
+    read_only: Annotated[bool, typer.Option(
+        "--read-only", help="Plan mode: no file changes; only read-only commands run.")
+    ] = False,
 ) -> None:
     """Run one task with a profile's agents and print the answer."""
     import asyncio
 
     from moco.core.orchestrator import Orchestrator
+    from moco.ui.approval import interactive_approver
     from moco.ui.console import ConsoleRenderer, JsonRenderer
 
     orchestrator = Orchestrator(
         profile=profile, provider=provider, model=model, base_url=base_url,
         working_dir=working_dir, max_turns=max_turns, agent=agent,
         optimizer=optimizer, optimizer_method=optimizer_method,
+        approver=None if json_output else interactive_approver(), yes=yes, read_only=read_only,
     )
     session_id = choose_session(orchestrator, continue_last=continue_last, name=session, new=new)
     renderer: ConsoleRenderer | JsonRenderer

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from moco.core.guardrails import Guardrails
     from moco.core.loop_detector import LoopDetector
     from moco.core.mcp_client import MCPClient
+    from moco.core.permissions import Approver
     from moco.core.policy import ToolPolicy
     from moco.skills.registry import SkillRegistry
     from moco.storage.session_logger import SessionLogger
@@ -64,13 +65,16 @@ class Orchestrator:
         env: Mapping[str, str] | None = None,
         allow_outside: bool = False,
         max_depth: int = 4,
-        max_parallel_agents: int = 8,
+        max_parallel_agents: int = 10,
         session_logger: SessionLogger | None = None,
         persist: bool = True,
         mcp_client: MCPClient | None = None,
         optimizer: bool = False,
         optimizer_method: str = "model",
         guardrails: Guardrails | None = None,
+        approver: Approver | None = None,
+        yes: bool = False,
+        read_only: bool = False,
     ) -> None:
         self.working_dir = Path(working_dir or os.getcwd()).expanduser().resolve()
         if not self.working_dir.is_dir():
@@ -107,6 +111,10 @@ class Orchestrator:
         self.mcp_client = mcp_client if mcp_client is not None else self._configured_mcp()
         self._setup_safety()
         self.guardrails = guardrails if guardrails is not None else self._configured_guardrails()
+        from moco.core.permissions import PermissionPolicy
+
+        self.permissions = PermissionPolicy.from_sources(
+            profile=self.profile, env=self.env, approver=approver, yes=yes, read_only=read_only)
         self._mcp_tools: list[Tool] = []
         self._skills: SkillRegistry | None = None
 
@@ -304,10 +312,11 @@ class Orchestrator:
         return Guardrails(**options)
 
     def policies(self, spec: AgentSpec) -> list[ToolPolicy]:
-        """What stands in front of every tool call of ``spec``: guardrails first."""
+        """What stands in front of every tool call of ``spec``: guardrails first (nobody is
+        asked about a command that would be refused anyway), then permissions."""
         from moco.core.policy import GuardrailsPolicy
 
-        return [GuardrailsPolicy(self.guardrails)]
+        return [GuardrailsPolicy(self.guardrails), self.permissions]
 
     def loop_detector(self) -> LoopDetector | None:
         """A fresh loop detector for one agent (``loop_detection: false`` turns it off)."""

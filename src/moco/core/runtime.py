@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from moco.core.context_compressor import CarryOver, ContextCompressor
 from moco.core.events import (
@@ -299,7 +299,9 @@ class AgentRuntime:
                 yield queue.get_nowait()
             results.parts.extend(await gathered)
         finally:
-            gathered.cancel()
+            if not gathered.done():
+                gathered.cancel()
+                gathered.add_done_callback(_consume_outcome)
             self.context.emit = None
         self.outcome.tool_calls += len(calls)
 
@@ -415,6 +417,12 @@ class AgentRuntime:
     def _clean(self, text: str) -> str:
         """Tool output as the model may see it: secrets redacted (when configured)."""
         return self.redact(text) if self.redact is not None else text
+
+
+def _consume_outcome(future: asyncio.Future[Any]) -> None:
+    """Mark a cancelled batch's outcome as seen (no "exception was never retrieved")."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _last_text(messages: list[Message]) -> str:

@@ -38,7 +38,9 @@ class TeamRun:
         self.orchestrator = orchestrator
         self.profile = orchestrator.profile
         self._providers: dict[ProviderSettings, Provider] = {}
-        self._slots = asyncio.Semaphore(max(1, orchestrator.max_parallel_agents))
+        #: per delegating agent, how many of its sub-agents may run at once (a run-wide limit
+        #: would deadlock a hierarchy: a middle agent holds its slot while its children wait)
+        self._slots: dict[str, asyncio.Semaphore] = {}
         #: the optimizer's choice of sub-agents for the primary agent (None: all)
         self.selected: tuple[str, ...] | None = None
 
@@ -146,7 +148,8 @@ class TeamRun:
                             f"{verdict.message}")
         child_path = f"{context.agent}{PATH_SEPARATOR}{agent_name}"
         emit = context.emit or (lambda event: None)
-        async with self._slots:
+        limit = max(1, self.orchestrator.max_parallel_agents)
+        async with self._slots.setdefault(context.agent, asyncio.Semaphore(limit)):
             emit(AgentDelegated(agent=context.agent, child=child_path, task=task))
             runtime = self.runtime(spec, path=child_path, depth=context.depth + 1,
                                    lineage=context.lineage)

@@ -103,7 +103,7 @@ class ScriptedServer:
 
     def start(self) -> Self:
         handler = _make_handler(self)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = _Server(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -122,6 +122,11 @@ class ScriptedServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _Server(ThreadingHTTPServer):
+    #: many agents may connect at once; the default backlog of 5 drops connection attempts
+    request_queue_size = 128
 
 
 def _make_handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
