@@ -82,26 +82,15 @@ class AnthropicProvider(Provider):
     name = "anthropic"
     key_var = "ANTHROPIC_API_KEY"
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self._client: Any = None
+    def _make_client(self) -> Any:
+        import anthropic
 
-    def client(self) -> Any:
-        if self._client is None:
-            import anthropic
-
-            self._client = anthropic.AsyncAnthropic(
-                api_key=self.api_key or "not-needed",
-                base_url=self.base_url,
-                max_retries=0,
-                timeout=self.timeout,
-            )
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        return anthropic.AsyncAnthropic(
+            api_key=self.api_key or "not-needed",
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=self.timeout,
+        )
 
     def build_payload(self, request: ModelRequest) -> dict[str, Any]:
         systems = [request.system] if request.system else []

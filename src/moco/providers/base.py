@@ -167,8 +167,25 @@ class Provider(ABC):
         response.message = assistant_message("".join(texts), calls)
         return response
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook, most adapters override it
-        """Release the SDK client's connections."""
+    _client: Any = None
+
+    def client(self) -> Any:
+        """The SDK client, built on first use (the SDK is imported only then)."""
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    def _make_client(self) -> Any:
+        raise NotImplementedError  # pragma: no cover - adapters with an SDK client override it
+
+    async def _close_client(self, client: Any) -> None:
+        await client.close()
+
+    async def aclose(self) -> None:
+        """Release the SDK client's connections; the provider can be used again after."""
+        client, self._client = self._client, None
+        if client is not None:
+            await self._close_client(client)
 
     def error_for(
         self,

@@ -47,31 +47,26 @@ class GeminiProvider(Provider):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self._client: Any = None
         self._signatures: OrderedDict[str, bytes] = OrderedDict()
 
-    def client(self) -> Any:
-        if self._client is None:
-            from google import genai
-            from google.genai import types
+    def _make_client(self) -> Any:
+        from google import genai
+        from google.genai import types
 
-            base_url, api_version = split_api_version(self.base_url)
-            self._client = genai.Client(
-                api_key=self.api_key or "not-needed",
-                vertexai=False,
-                http_options=types.HttpOptions(
-                    base_url=base_url,
-                    api_version=api_version,
-                    timeout=max(1, int(self.timeout * 1000)),  # milliseconds
-                    retry_options=types.HttpRetryOptions(attempts=1),  # moco retries
-                ),
-            )
-        return self._client
+        base_url, api_version = split_api_version(self.base_url)
+        return genai.Client(
+            api_key=self.api_key or "not-needed",
+            vertexai=False,
+            http_options=types.HttpOptions(
+                base_url=base_url,
+                api_version=api_version,
+                timeout=max(1, int(self.timeout * 1000)),  # milliseconds
+                retry_options=types.HttpRetryOptions(attempts=1),  # moco retries
+            ),
+        )
 
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aio.aclose()
-            self._client = None
+    async def _close_client(self, client: Any) -> None:
+        await client.aio.aclose()
 
     # -- request --------------------------------------------------------------------------
     def build_config(self, request: ModelRequest) -> Any:

@@ -37,26 +37,15 @@ class OpenAICompatProvider(Provider):
     name = "openai"
     key_var = "OPENAI_API_KEY"
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self._client: Any = None
+    def _make_client(self) -> Any:
+        import openai
 
-    def client(self) -> Any:
-        if self._client is None:
-            import openai
-
-            self._client = openai.AsyncOpenAI(
-                api_key=self.api_key or "not-needed",
-                base_url=self.base_url,
-                max_retries=0,
-                timeout=self.timeout,
-            )
-        return self._client
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        return openai.AsyncOpenAI(
+            api_key=self.api_key or "not-needed",
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=self.timeout,
+        )
 
     def build_payload(self, request: ModelRequest) -> dict[str, Any]:
         messages: list[dict[str, Any]] = []
