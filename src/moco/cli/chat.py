@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from moco.cli.run import (
+from moco.cli.options import (
+    AgentOption,
     BaseUrlOption,
+    ContinueOption,
+    MaxTurnsOption,
     ModelOption,
+    NewOption,
     ProfileOption,
     ProviderOption,
+    ReadOnlyOption,
+    SessionOption,
+    StreamOption,
+    VerboseOption,
     WorkdirOption,
-    choose_session,
+    YesOption,
 )
+from moco.cli.run import choose_session
 
 
 def register(app: typer.Typer) -> None:
@@ -26,27 +33,15 @@ def chat_command(
     model: ModelOption = None,
     base_url: BaseUrlOption = None,
     working_dir: WorkdirOption = None,
-    stream: Annotated[bool, typer.Option("--stream/--no-stream", help="Stream text.")] = True,
-    max_turns: Annotated[int, typer.Option("--max-turns", help="Turn limit per agent.")] = 50,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show more detail.")] = False,
-    agent: Annotated[
-        str | None, typer.Option("--agent", "-a", help="Talk to this agent.")
-    ] = None,
-    continue_last: Annotated[
-        bool, typer.Option("--continue", "-c", help="Continue this folder's latest session.")
-    ] = False,
-    session: Annotated[
-        str | None,
-        typer.Option("--session", "-s", help="Continue the session with this id or name "
-                                             "(created if new)."),
-    ] = None,
-    new: Annotated[bool, typer.Option("--new", help="Start a new session (the default).")] = False,
-    yes: Annotated[bool, typer.Option(
-        "--yes", "-y", help="Approve every permission question (deny rules still deny).")
-    ] = False,
-    read_only: Annotated[bool, typer.Option(
-        "--read-only", help="Plan mode: no file changes; only read-only commands run.")
-    ] = False,
+    stream: StreamOption = True,
+    max_turns: MaxTurnsOption = 50,
+    verbose: VerboseOption = False,
+    agent: AgentOption = None,
+    continue_last: ContinueOption = False,
+    session: SessionOption = None,
+    new: NewOption = False,
+    yes: YesOption = False,
+    read_only: ReadOnlyOption = False,
 ) -> None:
     """Chat with a profile's agents: one session, slash commands (/help), Ctrl-C stops a turn."""
     from moco.chat.repl import run_chat

@@ -1,0 +1,47 @@
+"""Options shared by ``moco run`` and ``moco chat`` (and the commands that build a team)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ProfileOption = Annotated[str, typer.Option("--profile", "-p", help="Profile name or folder.")]
+ProviderOption = Annotated[
+    str | None,
+    typer.Option("--provider", "-P",
+                 help="Provider, optionally with model: zai, zai/glm-4.7, openrouter/a/b."),
+]
+ModelOption = Annotated[str | None, typer.Option("--model", "-m", help="Model name.")]
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option("--base-url", help="OpenAI-compatible endpoint (Ollama, vLLM, LM Studio...)."),
+]
+WorkdirOption = Annotated[
+    Path | None,
+    typer.Option("--working-dir", "-w", help="Folder the agents work in (default: current)."),
+]
+StreamOption = Annotated[bool, typer.Option("--stream/--no-stream", help="Stream text.")]
+MaxTurnsOption = Annotated[int, typer.Option("--max-turns", help="Turn limit per agent.")]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show more detail.")]
+AgentOption = Annotated[
+    str | None, typer.Option("--agent", "-a", help="Start with this agent of the profile.")
+]
+ContinueOption = Annotated[
+    bool, typer.Option("--continue", "-c", help="Continue this folder's latest session.")
+]
+SessionOption = Annotated[
+    str | None,
+    typer.Option("--session", "-s", help="Continue the session with this id or name "
+                                         "(created if new)."),
+]
+NewOption = Annotated[bool, typer.Option("--new", help="Start a new session (the default).")]
+YesOption = Annotated[
+    bool, typer.Option("--yes", "-y",
+                       help="Approve every permission question (deny rules still deny).")
+]
+ReadOnlyOption = Annotated[
+    bool, typer.Option("--read-only",
+                       help="Plan mode: no file changes; only read-only commands run.")
+]
