@@ -1,3 +1,3 @@
-from moco.cli import main
+from moco.entry import main
 
 main()
