@@ -48,13 +48,18 @@ def script(request: Any) -> Reply:
     return Reply.say("all done")
 
 
-async def raw_loop(client: Any) -> float:
-    messages: list[dict[str, Any]] = [{"role": "system", "content": "bench"},
+def run_noop(arguments: dict[str, Any]) -> str:
+    return str(arguments["value"])
+
+
+async def raw_loop(client: Any, tools: list[dict[str, Any]] | None = None,
+                   run_tool: Any = run_noop, system: str = "bench") -> float:
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system},
                                       {"role": "user", "content": "go"}]
     started = time.perf_counter()
     while True:
         stream = await client.chat.completions.create(
-            model="m", messages=messages, tools=[NOOP_SCHEMA], stream=True,
+            model="m", messages=messages, tools=tools or [NOOP_SCHEMA], stream=True,
             stream_options={"include_usage": True})
         text, calls = [], {}
         async for chunk in stream:
@@ -73,7 +78,7 @@ async def raw_loop(client: Any) -> float:
             {"id": c["id"], "type": "function",
              "function": {"name": c["name"], "arguments": c["args"]}} for c in calls.values()]})
         for c in calls.values():
-            result = str(json.loads(c["args"])["value"])
+            result = run_tool(json.loads(c["args"]))
             messages.append({"role": "tool", "tool_call_id": c["id"], "content": result})
     return time.perf_counter() - started
 
@@ -121,6 +126,53 @@ async def framework_only(rounds: int, workdir: str) -> float:
     return statistics.median(samples) * 1000 / (TOOL_TURNS + 1)
 
 
+def file_script(request: Any) -> Reply:
+    turns = sum(1 for m in request.body["messages"] if m["role"] == "tool")
+    if turns < TOOL_TURNS:
+        return Reply.calls(ToolCall("file_info", {"path": f"f{turns}.txt"}), text="step")
+    return Reply.say("all done")
+
+
+async def full_stack(rounds: int, workdir: str) -> tuple[float, float]:
+    """The whole Orchestrator (SQLite session, guardrails, permissions, redaction, loop
+    detector, compression check) against a raw loop calling the same cheap tool."""
+    import os
+    from pathlib import Path
+
+    from moco.core.orchestrator import Orchestrator
+
+    for index in range(TOOL_TURNS):
+        Path(workdir, f"f{index}.txt").write_text("x")  # noqa: ASYNC240 - setup, not timed
+    with ScriptedOpenAIServer(file_script) as server:
+        env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": server.base_url,
+               "MOCO_HOME": os.path.join(workdir, ".moco")}
+        orch = Orchestrator(provider="openai", working_dir=workdir, env=env)
+        import openai
+
+        spec = orch.profile.primary_agent()
+        system = orch.system_prompt(spec)
+        tools = [{"type": "function", "function": t.schema()} for t in orch.tools_for(spec)]
+
+        from moco.tools.filesystem import file_info
+
+        context = ToolContext(workdir)
+
+        def stat_file(arguments: dict[str, Any]) -> str:
+            return str(file_info(context, arguments["path"]))  # the same tool, called inline
+
+        client = openai.AsyncOpenAI(api_key="k", base_url=server.base_url, max_retries=0)
+        samples_moco, samples_raw = [], []
+        for _ in range(rounds + 1):
+            started = time.perf_counter()
+            async for _event in orch.events("go"):
+                pass
+            samples_moco.append(time.perf_counter() - started)
+            samples_raw.append(await raw_loop(client, tools, stat_file, system))
+        await client.close()
+        await orch.aclose()
+    return statistics.median(samples_raw[1:]), statistics.median(samples_moco[1:])
+
+
 async def main(rounds: int) -> None:
     import openai
 
@@ -136,6 +188,7 @@ async def main(rounds: int) -> None:
         await client.close()
         await provider.aclose()
         own = await framework_only(rounds * 4, workdir)
+        raw_full, moco_full = await full_stack(rounds, workdir)
     turns = TOOL_TURNS + 1
     raw_ms = statistics.median(raw_times) * 1000
     moco_ms = statistics.median(moco_times) * 1000
@@ -145,6 +198,10 @@ async def main(rounds: int) -> None:
     print(f"moco runtime     {moco_ms:8.2f} ms  ({moco_ms / turns:.3f} ms/turn)")
     print(f"overhead         {per_turn:+8.3f} ms/turn (target < 0.5 ms; HTTP noise dominates)")
     print(f"loop's own cost  {own:8.3f} ms/turn (no network: events, validation, tool thread)")
+    full_turn = (moco_full - raw_full) * 1000 / turns
+    print(f"whole stack      {full_turn:+8.3f} ms/turn over the raw loop (Orchestrator: two "
+          "SQLite commits per turn, guardrails, permissions, redaction, loop detector, "
+          "compression check, the tool in a worker thread; same 14-tool request)")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ consume :meth:`Orchestrator.events`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -20,7 +21,8 @@ from moco.core.messages import Message
 from moco.errors import ConfigError, GuardrailBlocked, MaxTurnsExceeded, MocoError
 from moco.profiles import AgentSpec, Profile, load_profile
 from moco.profiles.prompt import default_variables, project_instructions, render_prompt
-from moco.providers.registry import PROVIDERS, LLMProvider
+from moco.providers.base import Provider
+from moco.providers.registry import PROVIDERS, LLMProvider, create_provider
 from moco.tools.base import Tool, ToolRegistry
 from moco.tools.selection import select_tools
 
@@ -116,6 +118,8 @@ class Orchestrator:
         self.permissions = PermissionPolicy.from_sources(
             profile=self.profile, env=self.env, approver=approver, yes=yes, read_only=read_only)
         self._mcp_tools: list[Tool] = []
+        self._providers: dict[ProviderSettings, Provider] = {}
+        self._providers_loop: asyncio.AbstractEventLoop | None = None
         self._skills: SkillRegistry | None = None
 
     # -- sessions -----------------------------------------------------------------------------
@@ -149,10 +153,28 @@ class Orchestrator:
         return asyncio.run(run_and_close())
 
     async def aclose(self) -> None:
-        """Stop what the orchestrator started (MCP servers). It can be used again after."""
+        """Stop what the orchestrator started (provider connections, MCP servers). It can be
+        used again after."""
+        providers, self._providers = self._providers, {}
+        for provider in providers.values():
+            await provider.aclose()
         if self.mcp_client is not None:
             await self.mcp_client.aclose()
             self._mcp_tools = []
+
+    def provider_for(self, settings: ProviderSettings) -> Provider:
+        """The provider client for ``settings``, shared by every agent on the same endpoint and
+        kept between runs of one event loop (a client is bound to the loop it was made on)."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._providers_loop:
+            self._providers, self._providers_loop = {}, loop
+        key = dataclasses.replace(settings, model="")
+        if key not in self._providers:
+            self._providers[key] = create_provider(
+                settings.adapter, name=settings.name, api_key=settings.api_key,
+                base_url=settings.base_url, key_var=settings.key_var,
+            )
+        return self._providers[key]
 
     async def run(self, task: str, session_id: str | None = None) -> str:
         """Run ``task`` and return the final answer; raises the run's error if it failed."""

@@ -9,7 +9,6 @@ agent path (``orchestrator > architect``).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -20,7 +19,6 @@ from moco.core.runtime import AgentRuntime
 from moco.errors import ToolError
 from moco.profiles import AgentSpec
 from moco.providers.base import Provider
-from moco.providers.registry import create_provider
 from moco.tools.base import ToolRegistry
 from moco.tools.context import ToolContext
 from moco.tools.delegate import DELEGATE_TOOL, delegate_tool, parse_mentions
@@ -37,7 +35,6 @@ class TeamRun:
     def __init__(self, orchestrator: Orchestrator) -> None:
         self.orchestrator = orchestrator
         self.profile = orchestrator.profile
-        self._providers: dict[ProviderSettings, Provider] = {}
         #: per delegating agent, how many of its sub-agents may run at once (a run-wide limit
         #: would deadlock a hierarchy: a middle agent holds its slot while its children wait)
         self._slots: dict[str, asyncio.Semaphore] = {}
@@ -126,18 +123,11 @@ class TeamRun:
         return is_root and spec.allows_tool(DELEGATE_TOOL)
 
     def _provider(self, settings: ProviderSettings) -> Provider:
-        key = dataclasses.replace(settings, model="")
-        if key not in self._providers:
-            self._providers[key] = create_provider(
-                settings.adapter, name=settings.name, api_key=settings.api_key,
-                base_url=settings.base_url, key_var=settings.key_var,
-            )
-        return self._providers[key]
+        return self.orchestrator.provider_for(settings)
 
     async def aclose(self) -> None:
-        for provider in self._providers.values():
-            await provider.aclose()
-        self._providers.clear()
+        """Nothing to release: provider clients belong to the orchestrator, which keeps them
+        between runs of one event loop (``Orchestrator.aclose`` closes them)."""
 
     # -- delegation ---------------------------------------------------------------------------
     async def delegate(self, context: ToolContext, agent_name: str, task: str) -> str:
