@@ -2,13 +2,15 @@
 
 A :class:`Command` is one simple command after expansion and after its wrappers (``sudo``,
 ``env VAR=x``, ``nice``, ``timeout 10`` ...) were peeled off: ``name`` is what really runs.
+:func:`unwrap` peels them for the danger check; :func:`peel_wrappers` does the same on plain
+words (``xargs`` included) for the permission layer.
 Rules report through a :class:`RuleEnv`, which also lets them analyze commands they find
 inside others (``sh -c '...'``, ``find -exec``, ``xargs``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -160,6 +162,38 @@ def unwrap(words: Sequence[Word]) -> Unwrapped:
         else:
             break
     return result
+
+
+#: ``xargs`` options whose value is the next word
+XARGS_VALUES = frozenset(
+    {"-a", "-d", "-E", "-e", "-I", "-L", "-l", "-n", "-P", "-s", "--arg-file", "--delimiter",
+     "--eof", "--replace", "--max-lines", "--max-args", "--max-procs", "--max-chars",
+     "--process-slot-var"}
+)  # fmt: skip
+
+
+def peel_words(words: Sequence[Word]) -> Unwrapped:
+    """:func:`unwrap`, and ``xargs`` with its options peeled off too (``find | xargs rm`` runs
+    ``rm``): what a command runs, as far as its words tell."""
+    result = unwrap(words)
+    for _ in range(8):
+        if not result.words or basename(result.words[0].value) != "xargs":
+            break
+        operands = parse_args(result.words[1:], XARGS_VALUES, stop=True).operands
+        inner = unwrap(operands)
+        inner.assignments = {**result.assignments, **inner.assignments}
+        inner.scripts = [*result.scripts, *inner.scripts]
+        inner.chdir = inner.chdir or result.chdir
+        result = inner
+    return result
+
+
+def peel_wrappers(words: Iterable[str]) -> tuple[str, ...]:
+    """``sudo -u x timeout 5 git push`` -> ``git push``: wrappers (``xargs`` included), their
+    options and leading assignments removed from plain words (best effort); ``()`` when the
+    command only runs a script (``su -c``, ``watch``) or runs nothing (``command -v``)."""
+    peeled = peel_words([Word.plain(word) for word in words])
+    return tuple(word.value for word in peeled.words)
 
 
 def _take_assignments(words: list[Word], into: dict[str, Word]) -> list[Word]:

@@ -64,10 +64,11 @@ def _script_word(cmd: Command, env: RuleEnv, word: Word, runner: str) -> None:
 _SHELL_VALUES = frozenset({"-o", "-O", "+O", "+o", "--rcfile", "--init-file"})
 
 
-def rule_shell(cmd: Command, env: RuleEnv) -> None:
-    """``sh -c STRING`` is parsed in turn; ``sh`` alone reads a script from its input."""
+def shell_operands(args: Sequence[Word]) -> tuple[bool, bool, Sequence[Word]]:
+    """A shell's arguments: whether it was given ``-c`` (its first operand is the script, also
+    in ``-lc``, ``-ec`` ...), whether ``-s`` (it reads the script from its input), and the
+    operands."""
     index, command_string, reads_stdin = 0, False, False
-    args = cmd.args
     while index < len(args) and args[index].value[:1] in ("-", "+") and args[index].value != "-":
         value = args[index].value
         if value == "--":
@@ -79,7 +80,12 @@ def rule_shell(cmd: Command, env: RuleEnv) -> None:
             command_string = command_string or "c" in value[1:]
             reads_stdin = reads_stdin or "s" in value[1:]
         index += 1
-    rest = args[index:]
+    return command_string, reads_stdin, args[index:]
+
+
+def rule_shell(cmd: Command, env: RuleEnv) -> None:
+    """``sh -c STRING`` is parsed in turn; ``sh`` alone reads a script from its input."""
+    command_string, reads_stdin, rest = shell_operands(cmd.args)
     if command_string and rest:
         _script_word(cmd, env, rest[0], cmd.name)
     elif rest and rest[0].value != "-" and not reads_stdin:

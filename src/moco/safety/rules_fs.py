@@ -6,7 +6,7 @@ import dataclasses
 import re
 from collections.abc import Callable
 
-from moco.safety.command import Args, Command, RuleEnv, parse_args
+from moco.safety.command import XARGS_VALUES, Args, Command, RuleEnv, parse_args
 from moco.safety.paths import Target
 from moco.safety.words import UNKNOWN, Word
 
@@ -94,13 +94,6 @@ def _replace(word: Word, marker: str, by: Word) -> Word:
     return Word(word.literal.replace(marker, by.literal), word.value.replace(marker, by.value))
 
 
-_XARGS_VALUES = frozenset(
-    {"-a", "-d", "-E", "-e", "-I", "-L", "-l", "-n", "-P", "-s", "--arg-file", "--delimiter",
-     "--eof", "--replace", "--max-lines", "--max-args", "--max-procs", "--max-chars",
-     "--process-slot-var"}
-)  # fmt: skip
-
-
 def _produced(upstream: list[Command]) -> list[Word]:
     """What the previous stage of a pipeline prints, as far as it can be known."""
     if not upstream:
@@ -117,7 +110,7 @@ def _produced(upstream: list[Command]) -> list[Word]:
 
 
 def rule_xargs(cmd: Command, env: RuleEnv) -> None:
-    args = parse_args(cmd.args, _XARGS_VALUES, stop=True)
+    args = parse_args(cmd.args, XARGS_VALUES, stop=True)
     command = args.operands
     if not command:
         return

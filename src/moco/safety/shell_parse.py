@@ -3,7 +3,8 @@ rules.
 
 bashlex parses the text; when it cannot (``case``, ``$((...))``, ``[[ ]]``, ``time``,
 quoted here-document delimiters ...), a conservative tokenizer splits the text on control
-operators instead, so nothing is skipped. Both paths produce the same simple commands.
+operators instead, so nothing is skipped. Both paths produce the same simple commands
+(:mod:`moco.safety.split`, the parsing layer the permission layer shares).
 The analysis follows ``cd``, variable assignments, ``for`` loops, subshells, pipelines (for
 ``curl | sh`` and ``find | xargs``), ``$(...)``, backticks, process substitution, functions
 (fork bombs) and scripts handed to ``sh -c``, ``eval``, ``su -c``, ``watch``.
@@ -23,10 +24,18 @@ from moco.safety.command import Command, Finding, Redirect, basename, unwrap
 from moco.safety.paths import PathJudge
 from moco.safety.rules_exec import exec_rule
 from moco.safety.rules_fs import fs_rule
+from moco.safety.split import (
+    RawCommand,
+    group_tokens,
+    node_children,
+    node_text,
+    parse_bash,
+    raw_command,
+    raw_redirect,
+)
 from moco.safety.words import (
     UNKNOWN,
     ShellSyntaxError,
-    Token,
     Variables,
     Word,
     expand_braces,
@@ -43,18 +52,10 @@ logger = logging.getLogger(__name__)
 MAX_DEPTH = 8
 #: how many values of a ``for`` loop are tried one by one (the rest: as unknown)
 MAX_LOOP_VALUES = 32
-#: longer scripts go straight to the tokenizer: bashlex needs ~2 s for 100 kB
-BASHLEX_MAX_CHARS = 20_000
 
 _STRUCTURE = frozenset(
     {"command", "pipeline", "list", "compound", "function", "for", "if", "while", "until"}
 )
-_REDIRECT_OPS = frozenset({"<", ">", ">>", "<<", "<<-", "<<<", "<>", "<&", ">&", ">|", "&>", "&>>"})
-_LEADING_RESERVED = frozenset(
-    {"!", "{", "}", "then", "do", "else", "elif", "if", "while", "until", "coproc", "done",
-     "fi", "esac"}
-)  # fmt: skip
-_SKIPPED = frozenset({"for", "select", "case", "function", "in", "[[", "]]"})
 _MKTEMP = re.compile(r"\s*mktemp(\s|$)")
 _DANGER_WORDS = re.compile(
     r"(?<![\w.-])(rm|rmdir|mkfs[\w.]*|dd|shred|wipefs|fdisk|sfdisk|parted|mkswap|shutdown"
@@ -76,31 +77,6 @@ class Scope:
 
     def copy(self) -> Scope:
         return Scope(self.cwd, self.vars.copy(), self.previous, self.stack)
-
-
-#: a redirect as written: operator, raw target, here-document body
-RawRedirect = tuple[str, str | None, str | None]
-
-
-@dataclass(slots=True)
-class RawCommand:
-    """A simple command as written: raw words (quotes kept) and redirects."""
-
-    words: list[str]
-    redirects: list[RawRedirect]
-    text: str
-
-
-def parse_bash(text: str) -> list[Any] | None:
-    """bashlex's parse trees, or ``None`` when bashlex cannot (or should not) parse it."""
-    if len(text) > BASHLEX_MAX_CHARS:
-        return None
-    import bashlex  # deferred: its parser tables cost ~80 ms to import
-
-    try:
-        return list(bashlex.parse(text))
-    except Exception:  # bashlex raises many kinds (ParsingError, NotImplementedError, ...)
-        return None
 
 
 class Analyzer:
@@ -169,7 +145,7 @@ class Analyzer:
     def _walk(self, node: Any, source: str, scope: Scope, upstream: list[Command]) -> list[Command]:
         kind = node.kind
         if kind == "command":
-            return self.simple(_raw_command(node, source), scope, upstream)
+            return self.simple(raw_command(node, source), scope, upstream)
         if kind == "pipeline":
             return self._pipeline(node, source, scope, upstream)
         if kind == "compound":
@@ -180,7 +156,7 @@ class Analyzer:
         if kind == "for":
             return self._for(node, source, scope, upstream)
         found: list[Command] = []
-        for child in _children(node):
+        for child in node_children(node):
             if child.kind in _STRUCTURE:
                 found += self._walk(child, source, scope, upstream)
         return found
@@ -206,16 +182,16 @@ class Analyzer:
         for item in items:
             if item.kind in _STRUCTURE:
                 found += self._walk(item, source, inner, upstream)
-        redirects = [_raw_redirect(r, source) for r in getattr(node, "redirects", None) or ()]
+        redirects = [raw_redirect(r, source) for r in getattr(node, "redirects", None) or ()]
         if redirects:
-            self.simple(RawCommand([], redirects, _text(node, source)), scope, upstream)
+            self.simple(RawCommand([], redirects, node_text(node, source)), scope, upstream)
         return found
 
     def _function(self, node: Any, source: str, scope: Scope) -> None:
         name = next(part.word for part in node.parts if part.kind == "word")
         body = node.parts[-1]
         if _spawns_self(body, name):
-            self._fork_bomb(name, _text(node, source), scope)
+            self._fork_bomb(name, node_text(node, source), scope)
         self._walk(body, source, scope.copy(), [])
 
     def _for(self, node: Any, source: str, scope: Scope, upstream: list[Command]) -> list[Command]:
@@ -223,7 +199,10 @@ class Analyzer:
         name = parts[1].word if len(parts) > 1 else ""
         has_in = any(p.kind == "reservedword" and p.word == "in" for p in parts)
         items = [
-            item for p in parts[2:] if p.kind == "word" for item in expand_braces(_text(p, source))
+            item
+            for p in parts[2:]
+            if p.kind == "word"
+            for item in expand_braces(node_text(p, source))
         ]
         body = [p for p in parts[2:] if p.kind in _STRUCTURE]
         values = list(dict.fromkeys(self.expand(raw, scope) for raw in items)) if has_in else []
@@ -362,10 +341,13 @@ class Analyzer:
             bomb = _fork_bomb_text(text)
             if bomb:
                 self._fork_bomb(bomb[0], bomb[1], scope)
-            for pipeline in _group(tokens):
+            grouped = group_tokens(tokens)
+            for pipeline in grouped.pipelines:
                 prior: list[Command] = []
                 for raw in pipeline:
                     prior += self.simple(raw, scope, prior)
+            for word in grouped.skipped:  # ``[[ -n $(...) ]]``: its substitutions still run
+                self.expand(word, scope)
         except ShellSyntaxError:
             self.unparseable(text)
 
@@ -383,38 +365,8 @@ class Analyzer:
 # -------------------------------------------------------------------- bashlex helpers
 
 
-def _children(node: Any) -> list[Any]:
-    return list(getattr(node, "parts", None) or getattr(node, "list", None) or [])
-
-
-def _text(node: Any, source: str) -> str:
-    start, end = node.pos
-    return str(source[start:end])
-
-
 def _stages(node: Any) -> list[Any]:
     return [part for part in node.parts if part.kind not in ("pipe", "reservedword")]
-
-
-def _raw_command(node: Any, source: str) -> RawCommand:
-    words: list[str] = []
-    redirects: list[RawRedirect] = []
-    for part in node.parts:
-        if part.kind in ("word", "assignment"):
-            words.append(_text(part, source))
-        elif part.kind == "redirect":
-            redirects.append(_raw_redirect(part, source))
-    return RawCommand(words, redirects, _text(node, source))
-
-
-def _raw_redirect(node: Any, source: str) -> RawRedirect:
-    output = getattr(node, "output", None)
-    target = None if output is None or isinstance(output, int) else _text(output, source)
-    heredoc = getattr(node, "heredoc", None)
-    body = None
-    if heredoc is not None:
-        body = str(heredoc.value).rsplit("\n", 1)[0] if "\n" in heredoc.value else ""
-    return str(node.type), target, body
 
 
 def _first_word(node: Any) -> str | None:
@@ -439,7 +391,8 @@ def _spawns_self(node: Any, name: str) -> bool:
         for before, after in itertools.pairwise(parts):
             if after.kind == "operator" and after.op == "&" and _calls(before, name):
                 return True
-    return any(_spawns_self(child, name) for child in _children(node) if hasattr(child, "kind"))
+    children = node_children(node)
+    return any(_spawns_self(child, name) for child in children if hasattr(child, "kind"))
 
 
 # -------------------------------------------------------------------- fallback helpers
@@ -453,42 +406,3 @@ def _fork_bomb_text(text: str) -> tuple[str, str] | None:
         if body:
             return match.group(1), text[match.start() : match.end() + body.end()]
     return None
-
-
-def _group(tokens: list[Token]) -> list[list[RawCommand]]:
-    """Pipelines of simple commands from a token stream."""
-    pipelines: list[list[RawCommand]] = [[]]
-    words: list[str] = []
-    redirects: list[RawRedirect] = []
-    pending: str | None = None
-    for token in tokens:
-        if token.kind == "word":
-            if pending is not None:
-                redirects.append((pending, token.text, token.heredoc))
-                pending = None
-            else:
-                words.append(token.text)
-            continue
-        if token.text.lstrip("0123456789") in _REDIRECT_OPS:
-            pending = token.text
-            continue
-        command = _clean(words, redirects)
-        if command is not None:
-            pipelines[-1].append(command)
-        words, redirects = [], []
-        if token.text not in ("|", "|&"):
-            pipelines.append([])
-    command = _clean(words, redirects)
-    if command is not None:
-        pipelines[-1].append(command)
-    return [pipeline for pipeline in pipelines if pipeline]
-
-
-def _clean(words: list[str], redirects: list[RawRedirect]) -> RawCommand | None:
-    while words and words[0] in _LEADING_RESERVED:
-        words = words[1:]
-    if words and words[0] in _SKIPPED:
-        return None
-    if not words and not redirects:
-        return None
-    return RawCommand(words, redirects, " ".join(words))
