@@ -82,11 +82,7 @@ class Orchestrator:
         if not self.working_dir.is_dir():
             raise ConfigError(f"working directory {self.working_dir} does not exist")
         self.env = load_environment(self.working_dir, env)
-        from moco.profiles.external import with_external_agents
-
-        loaded = load_profile(profile, working_dir=self.working_dir, env=self.env)
-        self.profile: Profile
-        self.profile, self.agent_problems = with_external_agents(loaded, self.working_dir)
+        self.profile, self.agent_problems = self._load_team(profile)
         self.settings: ProviderSettings = resolve_provider(
             provider, model=model, base_url=base_url, env=self.env
         )
@@ -111,12 +107,7 @@ class Orchestrator:
         self.file_tracker: FileTracker | None = None
         self._last_error: MocoError | None = None
         self.mcp_client = mcp_client if mcp_client is not None else self._configured_mcp()
-        self._setup_safety()
-        self.guardrails = guardrails if guardrails is not None else self._configured_guardrails()
-        from moco.core.permissions import PermissionPolicy
-
-        self.permissions = PermissionPolicy.from_sources(
-            profile=self.profile, env=self.env, approver=approver, yes=yes, read_only=read_only)
+        self._setup_safety(guardrails, approver, yes=yes, read_only=read_only)
         self._mcp_tools: list[Tool] = []
         self._providers: dict[ProviderSettings, Provider] = {}
         self._providers_loop: asyncio.AbstractEventLoop | None = None
@@ -292,11 +283,28 @@ class Orchestrator:
         messages = repair([*header, *(r.message for r in records)])
         return messages, [seq_of.get(id(message)) for message in messages]
 
+    def _load_team(self, profile: str | Path) -> tuple[Profile, list[str]]:
+        """The profile, with the working directory's Claude Code / OpenCode agents added."""
+        from moco.profiles.external import with_external_agents
+
+        loaded = load_profile(profile, working_dir=self.working_dir, env=self.env)
+        return with_external_agents(loaded, self.working_dir)
+
     # -- safety -------------------------------------------------------------------------------
-    def _setup_safety(self) -> None:
-        """Secrets: configured keys and secret-looking variables are redacted from every
-        event and stored message, and (unless ``redact_tool_output: false``) from the task and
-        tool output before the model sees them; commands never see moco's own keys."""
+    def _setup_safety(self, guardrails: Guardrails | None, approver: Approver | None, *,
+                      yes: bool, read_only: bool) -> None:
+        """Guardrails and permissions in front of tools, the loop detector's settings, and
+        secrets: configured keys and secret-looking variables are redacted from every event
+        and stored message, and (unless ``redact_tool_output: false``) from the task and tool
+        output before the model sees them; commands never see moco's own keys."""
+        from moco.core.permissions import PermissionPolicy
+
+        self.guardrails = guardrails if guardrails is not None else self._configured_guardrails()
+        self.permissions = PermissionPolicy.from_sources(
+            profile=self.profile, env=self.env, approver=approver, yes=yes, read_only=read_only)
+        self._setup_secrets_and_loops()
+
+    def _setup_secrets_and_loops(self) -> None:
         from moco.config import secret_values
         from moco.providers.registry import PROVIDERS
         from moco.safety.redaction import Redactor

@@ -119,6 +119,7 @@ class AgentRuntime:
         self.redact = redact
         self.check_output = check_output
         self._loop_warnings: list[str] = []
+        self._done = False
         #: what is sent to the model: the caller's history, or its compressed form
         self._sent: list[Message] = []
         self.outcome = RunOutcome()
@@ -133,50 +134,10 @@ class AgentRuntime:
                          provider=self.provider.name, session_id=self.context.session_id)
         for turn_number in range(1, self.max_turns + 1):
             outcome.turns = turn_number
-            turn = _Turn()
-            try:
-                async for event in self.maybe_compress():
-                    yield event
-                async for event in self._model_turn(turn):
-                    yield event
-            except ProviderError as error:
-                outcome.status, outcome.error = "error", error
-                yield Error(agent=self.path, message=str(error), kind="provider")
-                break
-            assistant = assistant_message("".join(turn.text), turn.calls)
-            self._append(messages, assistant)
-            yield MessageCompleted(agent=self.path, message=assistant)
-            if not turn.calls:
-                outcome.output = assistant.text
-                async for event in self._validate_output(outcome):
-                    yield event
-                if outcome.status == "blocked":
-                    break
-                if turn.finish == "length":
-                    yield Warning(agent=self.path,
-                                  message="the answer was cut off at the model's token limit")
-                mentioned = self.mentions(assistant.text) if self.mentions else []
-                if not mentioned or turn_number == self.max_turns:
-                    break
-                async for event in self._run_mentions(mentioned, turn_number, messages):
-                    yield event
-                continue
-            stop = self._loop_before_tools(assistant)
-            if stop:
-                outcome.status, outcome.output = "stopped", assistant.text
-                yield Error(agent=self.path, message=stop, kind="loop")
-                break
-            results = Message("tool")
-            async for event in self._run_tools(turn.calls, results):
+            self._done = False
+            async for event in self._one_turn(turn_number, messages):
                 yield event
-            verdict = self._loop_after_tools(results)
-            self._append(messages, results)
-            yield MessageCompleted(agent=self.path, message=results)
-            if verdict.action == "warn":
-                yield Warning(agent=self.path, message=verdict.message)
-            elif verdict.action == "stop":
-                outcome.status, outcome.output = "stopped", _last_text(messages)
-                yield Error(agent=self.path, message=verdict.message, kind="loop")
+            if self._done:
                 break
         else:
             outcome.status = "max_turns"
@@ -189,6 +150,68 @@ class AgentRuntime:
             input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
             turns=outcome.turns,
         )
+
+    async def _one_turn(self, turn_number: int, messages: list[Message]) -> AsyncIterator[Event]:
+        """One model call and what follows from it; sets ``_done`` when the run is over."""
+        outcome, turn = self.outcome, _Turn()
+        try:
+            async for event in self.maybe_compress():
+                yield event
+            async for event in self._model_turn(turn):
+                yield event
+        except ProviderError as error:
+            outcome.status, outcome.error, self._done = "error", error, True
+            yield Error(agent=self.path, message=str(error), kind="provider")
+            return
+        assistant = assistant_message("".join(turn.text), turn.calls)
+        self._append(messages, assistant)
+        yield MessageCompleted(agent=self.path, message=assistant)
+        if turn.calls:
+            async for event in self._tool_turn(assistant, messages):
+                yield event
+        else:
+            async for event in self._answer_turn(assistant, turn, turn_number, messages):
+                yield event
+
+    async def _answer_turn(self, assistant: Message, turn: _Turn, turn_number: int,
+                           messages: list[Message]) -> AsyncIterator[Event]:
+        """A turn without tool calls: the final answer, unless it @mentions agents."""
+        outcome = self.outcome
+        outcome.output = assistant.text
+        self._done = True
+        async for event in self._validate_output(outcome):
+            yield event
+        if outcome.status == "blocked":
+            return
+        if turn.finish == "length":
+            yield Warning(agent=self.path,
+                          message="the answer was cut off at the model's token limit")
+        mentioned = self.mentions(assistant.text) if self.mentions else []
+        if mentioned and turn_number < self.max_turns:
+            self._done = False
+            async for event in self._run_mentions(mentioned, turn_number, messages):
+                yield event
+
+    async def _tool_turn(self, assistant: Message,
+                         messages: list[Message]) -> AsyncIterator[Event]:
+        """Run the turn's tool calls, watched by the loop detector."""
+        outcome = self.outcome
+        stop = self._loop_before_tools(assistant)
+        if stop:
+            outcome.status, outcome.output, self._done = "stopped", assistant.text, True
+            yield Error(agent=self.path, message=stop, kind="loop")
+            return
+        results = Message("tool")
+        async for event in self._run_tools(assistant.tool_calls, results):
+            yield event
+        verdict = self._loop_after_tools(results)
+        self._append(messages, results)
+        yield MessageCompleted(agent=self.path, message=results)
+        if verdict.action == "warn":
+            yield Warning(agent=self.path, message=verdict.message)
+        elif verdict.action == "stop":
+            outcome.status, outcome.output, self._done = "stopped", _last_text(messages), True
+            yield Error(agent=self.path, message=verdict.message, kind="loop")
 
     def request(self, messages: list[Message]) -> ModelRequest:
         return ModelRequest(
