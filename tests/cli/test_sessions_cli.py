@@ -84,3 +84,26 @@ def test_a_killed_run_loses_nothing_and_continues(
     assert [m["role"] for m in sent] == ["system", "user", "assistant", "tool", "user"]
     assert sent[1]["content"] == "write a.txt" and sent[-1]["content"] == "go on"
     assert (tmp_path / "a.txt").read_text() == "one"
+
+
+def test_ctrl_c_cancels_the_run_and_keeps_the_partial_answer(
+    scripted_openai: ScriptedOpenAIServer, env: dict[str, str], tmp_path: Path
+) -> None:
+    import signal
+    import time
+
+    scripted_openai.add(Reply.say("word " * 400, chunk_delay=0.02), Reply.say("resumed"))
+    process = subprocess.Popen([sys.executable, "-m", "moco", "run", "talk"], env=env,
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    assert process.stdout is not None
+    assert process.stdout.read(20), "nothing was streamed"
+    time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=20)
+    assert process.returncode == 130
+    assert "cancelled" in err and "Traceback" not in err
+    resumed = moco("run", "go on", "-c", env=env, cwd=tmp_path)
+    assert resumed.returncode == 0 and resumed.stdout.strip() == "resumed"
+    sent = scripted_openai.requests[1].body["messages"]
+    assert sent[2]["role"] == "assistant" and sent[2]["content"].endswith("[cancelled]")

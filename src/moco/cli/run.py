@@ -70,8 +70,13 @@ def run_command(
         approver=None if json_output else interactive_approver(), yes=yes, read_only=read_only,
     )
     session_id = choose_session(orchestrator, continue_last=continue_last, name=session, new=new)
-    status = asyncio.run(render_run(orchestrator, task, session_id, stream=stream,
-                                    verbose=verbose, json_output=json_output))
+    try:
+        status = asyncio.run(render_run(orchestrator, task, session_id, stream=stream,
+                                        verbose=verbose, json_output=json_output))
+    except KeyboardInterrupt:
+        typer.echo("\ncancelled — the session keeps what was said; continue it with "
+                   "moco run -c \"...\"", err=True)
+        raise typer.Exit(130) from None
     if verbose and orchestrator.session_id:
         typer.echo(f"session {orchestrator.session_id}", err=True)
     if status != "completed":
