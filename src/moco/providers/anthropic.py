@@ -124,14 +124,10 @@ class AnthropicProvider(Provider):
             raise self._status_error(error) from None
         except (anthropic.APIConnectionError, anthropic.APITimeoutError) as error:
             raise self.error_for(None, str(error), connection=True) from None
-        except ProviderError:
-            raise
-        except (anthropic.APIError, ValueError) as error:
+        except anthropic.APIError as error:
             raise self.error_for(None, str(error), unreadable=True) from None
-        except Exception as error:  # transport errors of the SDK's HTTP library (httpx2)
-            if type(error).__module__.startswith(("httpx", "httpcore")):
-                raise self.error_for(None, str(error), connection=True) from None
-            raise
+        except Exception as error:
+            raise self.failure(error) from None
 
     def _status_error(self, error: Any) -> ProviderError:
         """An HTTP error, or an ``error`` event in a stream (which arrives with status 200)."""

@@ -187,6 +187,19 @@ class Provider(ABC):
         if client is not None:
             await self._close_client(client)
 
+    def failure(self, error: Exception) -> Exception:
+        """The error to raise for a failure the adapter's own SDK handling did not recognise:
+        transport problems become retryable connection errors, unreadable data becomes an
+        "unreadable response" error, anything else (a bug) passes unchanged."""
+        if isinstance(error, ProviderError):
+            return error
+        transport = type(error).__module__.startswith(("httpx", "httpcore", "aiohttp"))
+        if transport or isinstance(error, OSError | TimeoutError):
+            return self.error_for(None, str(error) or type(error).__name__, connection=True)
+        if isinstance(error, ValueError):  # JSON and pydantic errors are ValueErrors
+            return self.error_for(None, str(error), unreadable=True)
+        return error
+
     def error_for(
         self,
         status: int | None,

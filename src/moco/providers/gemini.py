@@ -153,18 +153,8 @@ class GeminiProvider(Provider):
                 yield event
         except errors.APIError as error:
             raise self._api_error(error) from None
-        except ProviderError:
-            raise
-        except ValueError as error:  # unreadable JSON, unexpected shapes (pydantic)
-            raise self.error_for(None, str(error), unreadable=True) from None
-        except (OSError, TimeoutError) as error:
-            raise self.error_for(None, str(error) or type(error).__name__,
-                                 connection=True) from None
-        except Exception as error:  # transport errors of the SDK's HTTP library
-            if type(error).__module__.startswith(("httpx", "httpcore", "aiohttp")):
-                detail = str(error) or type(error).__name__
-                raise self.error_for(None, detail, connection=True) from None
-            raise
+        except Exception as error:
+            raise self.failure(error) from None
 
     async def _translate(self, stream: Any) -> AsyncIterator[ProviderEvent]:
         finish: str | None = None

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moco.core.messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
-from moco.errors import ProviderError
 from moco.providers.base import (
     Finish,
     ModelRequest,
@@ -84,14 +83,10 @@ class OpenAICompatProvider(Provider):
             ) from None
         except (openai.APIConnectionError, openai.APITimeoutError) as error:
             raise self.error_for(None, str(error), connection=True) from None
-        except ProviderError:
-            raise
-        except (openai.APIError, ValueError) as error:
+        except openai.APIError as error:
             raise self.error_for(None, str(error), unreadable=True) from None
-        except Exception as error:  # transport errors of the SDK's HTTP library
-            if type(error).__module__.startswith(("httpx", "httpcore")):
-                raise self.error_for(None, str(error), connection=True) from None
-            raise
+        except Exception as error:
+            raise self.failure(error) from None
 
     async def _translate(self, stream: Any) -> AsyncIterator[ProviderEvent]:
         pending: dict[int, _PendingCall] = {}
