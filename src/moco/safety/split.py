@@ -22,6 +22,7 @@ Two readers use them:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -116,13 +117,22 @@ class SimpleCommand:
 
 
 def parse_bash(text: str) -> list[Any] | None:
-    """bashlex's parse trees, or ``None`` when bashlex cannot (or should not) parse it."""
+    """bashlex's parse trees, or ``None`` when bashlex cannot (or should not) parse it.
+
+    The trees are only read, never changed, so one parse serves both the danger check and
+    the permission layer, which look at the same command one after the other."""
+    trees = _parse_bash_cached(text)
+    return list(trees) if trees is not None else None
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_bash_cached(text: str) -> tuple[Any, ...] | None:
     if len(text) > BASHLEX_MAX_CHARS:
         return None
     import bashlex  # deferred: its parser tables cost ~80 ms to import
 
     try:
-        return list(bashlex.parse(text))
+        return tuple(bashlex.parse(text))
     except Exception:  # bashlex raises many kinds (ParsingError, NotImplementedError, ...)
         return None
 
