@@ -246,6 +246,26 @@ async def test_thought_signatures_are_sent_back(signing_server: SigningGeminiSer
     assert [base64.urlsafe_b64decode(s) if s else None for s in signatures] == [b"sig-1", None]
 
 
+async def test_signatures_survive_a_stored_transcript(
+    signing_server: SigningGeminiServer,
+) -> None:
+    signing_server.add(Reply.call("read_file", {"path": "a"}), Reply.say("done"))
+    first_process = GeminiProvider(api_key="k", base_url=signing_server.base_url, retry=FAST)
+    try:
+        first = await first_process.complete(ask(model="gemini-3-pro", tools=[READ_FILE]))
+    finally:
+        await first_process.aclose()
+    stored = [Message.from_dict(m.to_dict()) for m in (Message.user("read a"), first.message,
+              Message("tool", [ToolResultPart(first.message.tool_calls[0].id, "read_file", "A")]))]
+    resumed = GeminiProvider(api_key="k", base_url=signing_server.base_url, retry=FAST)
+    try:
+        await resumed.complete(ModelRequest(model="gemini-3-pro", messages=stored))
+    finally:
+        await resumed.aclose()
+    part = signing_server.requests[1].body["contents"][1]["parts"][0]
+    assert base64.urlsafe_b64decode(part["thoughtSignature"]) == b"sig-1"
+
+
 async def test_older_models_get_no_placeholder_signature(
     provider: GeminiProvider, scripted_gemini: ScriptedGeminiServer
 ) -> None:

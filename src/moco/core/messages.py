@@ -44,6 +44,9 @@ class ToolCallPart:
     name: str
     arguments: dict[str, Any] = field(default_factory=dict)
     invalid_arguments: str | None = None
+    #: what a provider needs to see again with this call (JSON values only), e.g. Gemini's
+    #: thought signature; stored with the transcript so a resumed session can send it
+    provider_data: dict[str, Any] | None = None
     type: Literal["tool_call"] = "tool_call"
 
 

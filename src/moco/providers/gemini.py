@@ -10,6 +10,7 @@ never saw (a resumed session, another provider's turns), sends Google's document
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import uuid
 from collections import OrderedDict
@@ -123,7 +124,7 @@ class GeminiProvider(Provider):
             elif isinstance(part, ImagePart):
                 parts.append(_image_part(part))
             elif isinstance(part, ToolCallPart):
-                signature = self._signatures.get(part.id)
+                signature = _stored_signature(part) or self._signatures.get(part.id)
                 if signature is None and sign and first_call:
                     signature = _SKIP_SIGNATURE
                 first_call = False
@@ -185,11 +186,14 @@ class GeminiProvider(Provider):
     def _call(self, part: Any) -> ToolCallPart:
         call = part.function_call
         call_id = call.id or f"call_{uuid.uuid4().hex[:24]}"
-        if part.thought_signature:
-            self._signatures[call_id] = part.thought_signature
-            while len(self._signatures) > _MAX_SIGNATURES:
-                self._signatures.popitem(last=False)
-        return parse_tool_arguments(call_id, call.name or "", call.args or {})
+        parsed = parse_tool_arguments(call_id, call.name or "", call.args or {})
+        if not part.thought_signature:
+            return parsed
+        self._signatures[call_id] = part.thought_signature
+        while len(self._signatures) > _MAX_SIGNATURES:
+            self._signatures.popitem(last=False)
+        encoded = base64.b64encode(part.thought_signature).decode("ascii")
+        return dataclasses.replace(parsed, provider_data={_SIGNATURE_KEY: encoded})
 
     def _api_error(self, error: Any) -> ProviderError:
         status = error.code if isinstance(error.code, int) else None
@@ -214,6 +218,20 @@ def split_api_version(base_url: str | None) -> tuple[str | None, str | None]:
     if match is None or "://" not in match["root"]:
         return base_url, None
     return match["root"] + "/", match["version"]
+
+
+_SIGNATURE_KEY = "gemini_thought_signature"
+
+
+def _stored_signature(part: ToolCallPart) -> bytes | None:
+    """The thought signature kept with a stored call (base64 in ``provider_data``)."""
+    encoded = (part.provider_data or {}).get(_SIGNATURE_KEY)
+    if not isinstance(encoded, str):
+        return None
+    try:
+        return base64.b64decode(encoded)
+    except ValueError:
+        return None
 
 
 def _needs_signature(model: str) -> bool:
