@@ -160,3 +160,18 @@ def test_version_help_and_list_profiles(env: dict[str, str], project: Path) -> N
     assert "run" in moco("--help", env=env, cwd=project).stdout
     listing = moco("list-profiles", env=env, cwd=project)
     assert listing.returncode == 0 and "default" in listing.stdout and "builtin" in listing.stdout
+
+
+def test_allow_outside_lets_file_tools_leave_the_working_directory(
+    scripted_openai: ScriptedOpenAIServer, env: dict[str, str], project: Path
+) -> None:
+    outside = project.parent / "shared-notes.txt"
+    outside.write_text("outside words\n")
+    call = Reply.call("read_file", {"path": str(outside)})
+    scripted_openai.add(call, Reply.say("refused"), call, Reply.say("read it"))
+    env.update(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=scripted_openai.base_url)
+    assert moco("run", "read it", env=env, cwd=project).returncode == 0
+    refused = scripted_openai.requests[1].body["messages"][-1]["content"]
+    assert "outside the working directory" in refused and "--allow-outside" in refused
+    assert moco("run", "read it", "--allow-outside", env=env, cwd=project).returncode == 0
+    assert "outside words" in scripted_openai.requests[3].body["messages"][-1]["content"]

@@ -6,6 +6,7 @@ import typer
 
 from moco.cli.options import (
     AgentOption,
+    AllowOutsideOption,
     BaseUrlOption,
     ContinueOption,
     MaxTurnsOption,
@@ -42,6 +43,7 @@ def chat_command(
     new: NewOption = False,
     yes: YesOption = False,
     read_only: ReadOnlyOption = False,
+    allow_outside: AllowOutsideOption = False,
 ) -> None:
     """Chat with a profile's agents: one session, slash commands (/help), Ctrl-C stops a turn."""
     from moco.chat.repl import run_chat
@@ -52,6 +54,7 @@ def chat_command(
         profile=profile, provider=provider, model=model, base_url=base_url,
         working_dir=working_dir, max_turns=max_turns, agent=agent,
         approver=interactive_approver(), yes=yes, read_only=read_only,
+        allow_outside=allow_outside,
     )
     session_id = choose_session(orchestrator, continue_last=continue_last, name=session, new=new)
     run_chat(orchestrator, session_id, stream=stream, verbose=verbose)

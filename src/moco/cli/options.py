@@ -41,6 +41,10 @@ YesOption = Annotated[
     bool, typer.Option("--yes", "-y",
                        help="Approve every permission question (deny rules still deny).")
 ]
+AllowOutsideOption = Annotated[
+    bool, typer.Option("--allow-outside",
+                       help="Let file tools reach paths outside the working directory.")
+]
 ReadOnlyOption = Annotated[
     bool, typer.Option("--read-only",
                        help="Plan mode: no file changes; only read-only commands run.")

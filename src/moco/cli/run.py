@@ -8,6 +8,7 @@ import typer
 
 from moco.cli.options import (
     AgentOption,
+    AllowOutsideOption,
     BaseUrlOption,
     ContinueOption,
     MaxTurnsOption,
@@ -56,6 +57,7 @@ def run_command(
     ] = "model",
     yes: YesOption = False,
     read_only: ReadOnlyOption = False,
+    allow_outside: AllowOutsideOption = False,
 ) -> None:
     """Run one task with a profile's agents and print the answer."""
     import asyncio
@@ -68,6 +70,7 @@ def run_command(
         working_dir=working_dir, max_turns=max_turns, agent=agent,
         optimizer=optimizer, optimizer_method=optimizer_method,
         approver=None if json_output else interactive_approver(), yes=yes, read_only=read_only,
+        allow_outside=allow_outside,
     )
     session_id = choose_session(orchestrator, continue_last=continue_last, name=session, new=new)
     try:

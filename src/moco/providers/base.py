@@ -175,8 +175,9 @@ class Provider(ABC):
             self._client = self._make_client()
         return self._client
 
+    @abstractmethod
     def _make_client(self) -> Any:
-        raise NotImplementedError  # pragma: no cover - adapters with an SDK client override it
+        """Build the SDK client (import the SDK here, not at module level)."""
 
     async def _close_client(self, client: Any) -> None:
         await client.close()
