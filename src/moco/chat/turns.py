@@ -17,7 +17,7 @@ from typing import Any, TextIO, TypeVar
 
 from moco.cancellation import CancelScope
 from moco.chat.state import ChatState
-from moco.core.events import RunFinished
+from moco.core.events import root_finish
 from moco.errors import Cancelled, MocoError
 
 T = TypeVar("T")
@@ -82,8 +82,9 @@ async def run_turn(chat: ChatState, text: str) -> str:
         nonlocal status
         async for event in orchestrator.events(text, session_id=chat.session_id):
             renderer.handle(event)
-            if isinstance(event, RunFinished) and " > " not in event.agent:
-                status = event.status
+            finished = root_finish(event)
+            if finished is not None:
+                status = finished.status
 
     try:
         with quiet_terminal():

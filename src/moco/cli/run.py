@@ -89,6 +89,7 @@ def run_command(
 async def render_run(orchestrator: Orchestrator, task: str, session_id: str | None, *,
                      stream: bool, verbose: bool, json_output: bool) -> str:
     """Run ``task`` and render its events; returns the run's status."""
+    from moco.core.events import root_finish
     from moco.ui.console import ConsoleRenderer, JsonRenderer
 
     renderer: ConsoleRenderer | JsonRenderer
@@ -101,8 +102,9 @@ async def render_run(orchestrator: Orchestrator, task: str, session_id: str | No
     try:
         async for event in orchestrator.events(task, session_id=session_id):
             renderer.handle(event)
-            if event.type == "run_finished" and " > " not in event.agent:
-                status = str(getattr(event, "status", "error"))
+            finished = root_finish(event)
+            if finished is not None:
+                status = finished.status
             if json_output and event.type == "error":
                 typer.echo(f"error: {getattr(event, 'message', '')}", err=True)
     finally:

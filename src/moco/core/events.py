@@ -1,13 +1,17 @@
 """The run event types: the lingua franca between the loop and every front end.
 
-A run yields these in order. Every event carries ``agent``, the path of the agent that
-produced it (``"orchestrator"`` or ``"orchestrator > architect"``). ``to_dict()`` gives the
+A run yields these in order. Every event carries the identity of the agent run that produced
+it — ``run_id`` (unique per agent invocation), ``parent_run_id`` (the run that delegated to
+it; None for the root run), ``session_id``, ``agent_name`` — and ``agent``, the display path
+(``"orchestrator"`` or ``"orchestrator > architect"``). Runs form a tree, like spans: a
+consumer keys on ``run_id``; the path is for people, never a key. ``to_dict()`` gives the
 JSON form that ``moco run --json``, the web UI and the logs use.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -16,10 +20,67 @@ from moco.core.messages import Message
 RunStatus = Literal["completed", "max_turns", "error", "cancelled", "blocked", "stopped"]
 
 
+#: what a person reads between the names of a delegation chain (``lead > coder``)
+PATH_SEPARATOR = " > "
+
+
+def new_run_id() -> str:
+    """A fresh run id (12 hex digits)."""
+    return uuid.uuid4().hex[:12]
+
+
+def child_path(parent_path: str, agent_name: str) -> str:
+    """The display path of ``agent_name`` running under ``parent_path``."""
+    return f"{parent_path}{PATH_SEPARATOR}{agent_name}" if parent_path else agent_name
+
+
+def path_depth(path: str) -> int:
+    """How many delegations deep a display path is (0 for the root)."""
+    return path.count(PATH_SEPARATOR)
+
+
+def leaf_name(path: str) -> str:
+    """The agent's own name at the end of a display path."""
+    return path.rsplit(PATH_SEPARATOR, 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class RunIdentity:
+    """Who an event belongs to: one agent run in the tree of a team run."""
+
+    run_id: str
+    agent_name: str
+    path: str = ""
+    parent_run_id: str | None = None
+    session_id: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """Keyword arguments that stamp an event with this identity."""
+        return {"agent": self.path or self.agent_name, "agent_name": self.agent_name,
+                "run_id": self.run_id, "parent_run_id": self.parent_run_id,
+                "session_id": self.session_id}
+
+    def child(self, agent_name: str, run_id: str | None = None) -> RunIdentity:
+        """The identity of a sub-agent this run delegates to."""
+        return RunIdentity(run_id=run_id or new_run_id(), agent_name=agent_name,
+                           path=child_path(self.path or self.agent_name, agent_name),
+                           parent_run_id=self.run_id, session_id=self.session_id)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
     type: ClassVar[str] = "event"
+    #: the display path of the agent (``lead > coder``): for people, never a key
     agent: str = ""
+    agent_name: str = ""
+    run_id: str = ""
+    parent_run_id: str | None = None
+    session_id: str | None = None
+
+    @property
+    def is_root(self) -> bool:
+        """True for events of the top-level run (the one no other run delegated to)."""
+        return self.parent_run_id is None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"type": self.type}
@@ -32,7 +93,6 @@ class Event:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunStarted(Event):
     type: ClassVar[str] = "run_started"
-    run_id: str
     task: str
     model: str = ""
     provider: str = ""
@@ -74,8 +134,10 @@ class ToolCallFinished(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentDelegated(Event):
     type: ClassVar[str] = "agent_delegated"
+    #: the sub-agent's display path and its run id
     child: str
     task: str
+    child_run_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +146,7 @@ class AgentReturned(Event):
     child: str
     output: str
     status: RunStatus = "completed"
+    child_run_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,9 +203,16 @@ class Error(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunFinished(Event):
     type: ClassVar[str] = "run_finished"
-    run_id: str
     status: RunStatus
     output: str
     input_tokens: int = 0
     output_tokens: int = 0
     turns: int = 0
+
+
+def root_finish(event: Event) -> RunFinished | None:
+    """The event when it is the end of the top-level run, else None — the one answer to
+    "did the run finish" for every front end."""
+    if isinstance(event, RunFinished) and event.parent_run_id is None:
+        return event
+    return None

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from moco.config import ProviderSettings, load_environment, resolve_provider
-from moco.core.events import Event, RunFinished
+from moco.core.events import Event, RunFinished, RunIdentity, new_run_id, root_finish
 from moco.core.messages import Message
 from moco.errors import ConfigError, GuardrailBlocked, MaxTurnsExceeded, MocoError
 from moco.profiles import AgentSpec, Profile, load_profile
@@ -67,7 +67,7 @@ class Orchestrator:
         env: Mapping[str, str] | None = None,
         allow_outside: bool = False,
         max_depth: int = 4,
-        max_parallel_agents: int = 10,
+        max_parallel_agents: int = 8,
         session_logger: SessionLogger | None = None,
         persist: bool = True,
         mcp_client: MCPClient | None = None,
@@ -174,8 +174,7 @@ class Orchestrator:
         async for event in self.events(task, session_id=session_id):
             if renderer is not None:
                 renderer.handle(event)
-            if isinstance(event, RunFinished) and " > " not in event.agent:
-                finished = event
+            finished = root_finish(event) or finished
         if self._last_error is not None:
             raise self._last_error
         if finished is None:
@@ -191,24 +190,31 @@ class Orchestrator:
         team as it happens."""
         from moco.core.team import TeamRun
 
+        if not task.strip():
+            raise ConfigError("the task is empty — say what the agents should do")
         self._last_error = None
-        for warning in await self._prepare_tools():
-            yield warning
+        if session_id is not None:
+            session_id = self.sessions.require_session(session_id).id
         agent_name, task = self.route_mention(task)
+        identity = RunIdentity(run_id=new_run_id(), agent_name=agent_name, path=agent_name,
+                               session_id=session_id)
+        for warning in await self._prepare_tools(identity):
+            yield warning
         if self.redact_tools:
             task = self.redactor.redact(task)
         verdict = await self.guardrails.validate_input(task)
         if not verdict.allowed:
-            async for event in self._blocked(agent_name, task, verdict.message):
+            async for event in self._blocked(identity, task, verdict.message):
                 yield event
             return
         spec = self.profile.agents[agent_name]
         history, recorder = self._open_session(session_id, task, agent_name)
+        identity = dataclasses.replace(identity, session_id=self.session_id)
         team = TeamRun(self)
         if self.optimizer:
-            for selected in await team.optimize(spec, task):
+            for selected in await team.optimize(spec, task, identity):
                 yield selected
-        runtime = team.runtime(spec, path=agent_name)
+        runtime = team.runtime(spec, path=agent_name, run_id=identity.run_id)
         messages = [*history, Message.user(task)]
         completed = False
         try:
@@ -220,19 +226,21 @@ class Orchestrator:
             completed = True
             self._last_error = runtime.outcome.error
         finally:
-            if recorder is not None and not completed:
-                recorder.close_cancelled()
+            if not completed:
+                team.cancel()  # tools still running in threads stop at their next check
+                if recorder is not None:
+                    recorder.close_cancelled()
             await team.aclose()
 
-    async def _blocked(self, agent: str, task: str, reason: str) -> AsyncIterator[Event]:
+    async def _blocked(self, identity: RunIdentity, task: str,
+                       reason: str) -> AsyncIterator[Event]:
         from moco.core.events import Error, RunStarted
 
-        run_id = "blocked"
-        yield RunStarted(agent=agent, run_id=run_id, task=task, model=self.settings.model,
+        ids = identity.fields()
+        yield RunStarted(**ids, task=task, model=self.settings.model,
                          provider=self.settings.name)
-        yield Error(agent=agent, message=f"input blocked by guardrails: {reason}",
-                    kind="guardrail")
-        yield RunFinished(agent=agent, run_id=run_id, status="blocked", output="")
+        yield Error(**ids, message=f"input blocked by guardrails: {reason}", kind="guardrail")
+        yield RunFinished(**ids, status="blocked", output="")
         self._last_error = GuardrailBlocked(f"input blocked by guardrails: {reason}")
 
     def route_mention(self, task: str) -> tuple[str, str]:
@@ -460,17 +468,19 @@ class Orchestrator:
 
         return MCPClient(config)
 
-    async def _prepare_tools(self) -> list[Event]:
-        """Start MCP servers (once) and list their tools; failures become warnings."""
+    async def _prepare_tools(self, identity: RunIdentity) -> list[Event]:
+        """Start MCP servers (once) and list their tools; failures become warnings of the
+        run about to start (``identity``)."""
         from moco.core.events import Warning
 
-        warnings: list[Event] = [Warning(agent=self.agent_name, message=f"skipped agent: {p}")
+        ids = identity.fields()
+        warnings: list[Event] = [Warning(**ids, message=f"skipped agent: {p}")
                                  for p in self.agent_problems]
         self.agent_problems = []
         if self.mcp_client is None or self._mcp_tools:
             return warnings
         self._mcp_tools = await self.mcp_client.tools()
-        return warnings + [Warning(agent=self.agent_name, message=f"MCP server '{name}': {error}")
+        return warnings + [Warning(**ids, message=f"MCP server '{name}': {error}")
                            for name, error in self.mcp_client.errors.items()]
 
     def tools_for(self, spec: AgentSpec) -> ToolRegistry:

@@ -85,6 +85,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import yaml
 
 from moco.config import moco_home
+from moco.core.events import leaf_name
 from moco.core.permission_calls import Item, advice, call_items, denial, describe_call, grants_text
 from moco.core.permission_rules import (
     Action,
@@ -222,7 +223,7 @@ class PermissionPolicy:
                    read_only=read_only)
 
     def rules_for(self, context: ToolContext) -> RuleSet:
-        name = context.lineage[-1] if context.lineage else context.agent.rsplit(" > ", 1)[-1]
+        name = context.lineage[-1] if context.lineage else leaf_name(context.agent)
         return self.agent_rules.get(name, self.rules)
 
     def mode_for(self, rules: RuleSet) -> Mode:

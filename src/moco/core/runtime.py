@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from moco.core.events import (
     Event,
     MessageCompleted,
     RunFinished,
+    RunIdentity,
     RunStarted,
     RunStatus,
     TextDelta,
@@ -27,6 +27,7 @@ from moco.core.events import (
     ToolCallStarted,
     UsageReported,
     Warning,
+    new_run_id,
 )
 from moco.core.loop_detector import LoopDetector, LoopVerdict
 from moco.core.messages import Message, ToolCallPart, ToolResultPart
@@ -99,14 +100,19 @@ class AgentRuntime:
         loop_detector: LoopDetector | None = None,
         redact: Callable[[str], str] | None = None,
         check_output: Callable[[str], Awaitable[GuardrailResult]] | None = None,
+        run_id: str | None = None,
+        parent_run_id: str | None = None,
     ) -> None:
         self.name = name
         self.path = path or name
+        self._parent_run_id = parent_run_id
+        self._started = False
         self.provider = provider
         self.model = model
         self.system_prompt = system_prompt
         self.tools = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
         self.context = context
+        self._set_identity(run_id or new_run_id())
         self.max_turns = max_turns
         self.temperature = temperature
         self.max_tokens = max_tokens
@@ -125,13 +131,27 @@ class AgentRuntime:
         self.outcome = RunOutcome()
         self._schemas = [ToolSchema(t.name, t.description, t.parameters) for t in self.tools]
 
+    def _set_identity(self, run_id: str) -> None:
+        self.identity = RunIdentity(run_id=run_id, agent_name=self.name, path=self.path,
+                                    parent_run_id=self._parent_run_id,
+                                    session_id=self.context.session_id)
+        self._ids = self.identity.fields()
+        self.context.run_id = run_id
+
+    @property
+    def run_id(self) -> str:
+        return self.identity.run_id
+
     async def run(self, messages: list[Message], task: str = "") -> AsyncIterator[Event]:
-        """Continue the conversation in ``messages`` (appending to it) and yield events."""
-        run_id = uuid.uuid4().hex[:12]
+        """Continue the conversation in ``messages`` (appending to it) and yield events.
+        Each call is one agent run with its own ``run_id``."""
+        if self._started:
+            self._set_identity(new_run_id())
+        self._started = True
         self.outcome = outcome = RunOutcome(messages=messages)
         self.prepare(messages)
-        yield RunStarted(agent=self.path, run_id=run_id, task=task, model=self.model,
-                         provider=self.provider.name, session_id=self.context.session_id)
+        yield RunStarted(**self._ids, task=task, model=self.model,
+                         provider=self.provider.name)
         for turn_number in range(1, self.max_turns + 1):
             outcome.turns = turn_number
             self._done = False
@@ -144,9 +164,9 @@ class AgentRuntime:
             outcome.output = _last_text(messages)
             message = (f"{self.path} stopped after {self.max_turns} turns without a final "
                        "answer — raise --max-turns or narrow the task")
-            yield Error(agent=self.path, message=message, kind="max_turns")
+            yield Error(**self._ids, message=message, kind="max_turns")
         yield RunFinished(
-            agent=self.path, run_id=run_id, status=outcome.status, output=outcome.output,
+            **self._ids, status=outcome.status, output=outcome.output,
             input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
             turns=outcome.turns,
         )
@@ -161,11 +181,11 @@ class AgentRuntime:
                 yield event
         except ProviderError as error:
             outcome.status, outcome.error, self._done = "error", error, True
-            yield Error(agent=self.path, message=str(error), kind="provider")
+            yield Error(**self._ids, message=str(error), kind="provider")
             return
         assistant = assistant_message("".join(turn.text), turn.calls)
         self._append(messages, assistant)
-        yield MessageCompleted(agent=self.path, message=assistant)
+        yield MessageCompleted(**self._ids, message=assistant)
         if turn.calls:
             async for event in self._tool_turn(assistant, messages):
                 yield event
@@ -184,7 +204,7 @@ class AgentRuntime:
         if outcome.status == "blocked":
             return
         if turn.finish == "length":
-            yield Warning(agent=self.path,
+            yield Warning(**self._ids,
                           message="the answer was cut off at the model's token limit")
         mentioned = self.mentions(assistant.text) if self.mentions else []
         if mentioned and turn_number < self.max_turns:
@@ -199,19 +219,19 @@ class AgentRuntime:
         stop = self._loop_before_tools(assistant)
         if stop:
             outcome.status, outcome.output, self._done = "stopped", assistant.text, True
-            yield Error(agent=self.path, message=stop, kind="loop")
+            yield Error(**self._ids, message=stop, kind="loop")
             return
         results = Message("tool")
         async for event in self._run_tools(assistant.tool_calls, results):
             yield event
         verdict = self._loop_after_tools(results)
         self._append(messages, results)
-        yield MessageCompleted(agent=self.path, message=results)
+        yield MessageCompleted(**self._ids, message=results)
         if verdict.action == "warn":
-            yield Warning(agent=self.path, message=verdict.message)
+            yield Warning(**self._ids, message=verdict.message)
         elif verdict.action == "stop":
             outcome.status, outcome.output, self._done = "stopped", _last_text(messages), True
-            yield Error(agent=self.path, message=verdict.message, kind="loop")
+            yield Error(**self._ids, message=verdict.message, kind="loop")
 
     def request(self, messages: list[Message]) -> ModelRequest:
         return ModelRequest(
@@ -240,7 +260,7 @@ class AgentRuntime:
                 self.system_prompt, self._sent, tools=self._schemas,
                 carry=self.carry() if self.carry else None, force=force)
         except ProviderError as error:
-            yield Warning(agent=self.path, message=f"context compression failed: {error}")
+            yield Warning(**self._ids, message=f"context compression failed: {error}")
             return
         if not result.compressed:
             return
@@ -250,10 +270,10 @@ class AgentRuntime:
         self.outcome.input_tokens += result.input_tokens
         self.outcome.output_tokens += result.output_tokens
         if result.input_tokens or result.output_tokens:
-            yield UsageReported(agent=self.path, input_tokens=result.input_tokens,
+            yield UsageReported(**self._ids, input_tokens=result.input_tokens,
                                 output_tokens=result.output_tokens, model=self.model)
         yield ContextCompressed(
-            agent=self.path, removed_messages=result.removed_messages, kept_messages=kept,
+            **self._ids, removed_messages=result.removed_messages, kept_messages=kept,
             tokens_before=result.tokens_before, tokens_after=result.tokens_after_estimate,
             summary=result.summary, header=header)
 
@@ -263,14 +283,14 @@ class AgentRuntime:
         async for chunk in self.provider.stream(self.request(sent)):
             if isinstance(chunk, TextChunk):
                 turn.text.append(chunk.text)
-                yield TextDelta(agent=self.path, text=chunk.text)
+                yield TextDelta(**self._ids, text=chunk.text)
             elif isinstance(chunk, ToolCallReady):
                 turn.calls.append(chunk.call)
             elif isinstance(chunk, UsageChunk):
                 turn_input = chunk.input_tokens
                 self.outcome.input_tokens += chunk.input_tokens
                 self.outcome.output_tokens += chunk.output_tokens
-                yield UsageReported(agent=self.path, input_tokens=chunk.input_tokens,
+                yield UsageReported(**self._ids, input_tokens=chunk.input_tokens,
                                     output_tokens=chunk.output_tokens, model=self.model)
             elif isinstance(chunk, Finish):
                 turn.finish = chunk.reason
@@ -279,7 +299,7 @@ class AgentRuntime:
                 turn.calls.clear()
                 turn_input = 0
                 note = f"the connection failed mid-answer; retrying ({chunk.reason})"
-                yield Warning(agent=self.path, message=note)
+                yield Warning(**self._ids, message=note)
         if self.compressor is not None and turn_input:
             self.compressor.record_usage(sent, turn_input)
 
@@ -300,7 +320,7 @@ class AgentRuntime:
             else:
                 content, is_error = await self.execute(call)
             elapsed = (time.perf_counter() - started) * 1000
-            queue.put_nowait(ToolCallFinished(agent=self.path, call_id=call.id, name=call.name,
+            queue.put_nowait(ToolCallFinished(**self._ids, call_id=call.id, name=call.name,
                                               result=content, is_error=is_error,
                                               duration_ms=round(elapsed, 2)))
             return ToolResultPart(call.id, call.name, content, is_error)
@@ -311,12 +331,12 @@ class AgentRuntime:
         gathered = asyncio.gather(*tasks)
         try:
             for call in calls:
-                yield ToolCallStarted(agent=self.path, call_id=call.id, name=call.name,
+                yield ToolCallStarted(**self._ids, call_id=call.id, name=call.name,
                                       arguments=call.arguments)
             finished = 0
             while finished < len(calls):
                 event = await queue.get()
-                finished += isinstance(event, ToolCallFinished) and event.agent == self.path
+                finished += isinstance(event, ToolCallFinished) and event.run_id == self.run_id
                 yield event
             while not queue.empty():
                 yield queue.get_nowait()
@@ -349,7 +369,7 @@ class AgentRuntime:
         report = Message.user("Results of the agents you mentioned:\n\n" + "\n\n".join(sections)
                               + "\n\nCombine them into your answer.")
         self._append(messages, report)
-        yield MessageCompleted(agent=self.path, message=report)
+        yield MessageCompleted(**self._ids, message=report)
 
     async def _validate_output(self, outcome: RunOutcome) -> AsyncIterator[Event]:
         """Output guardrails on a final answer: a block replaces it, a modify rewrites it."""
@@ -361,14 +381,14 @@ class AgentRuntime:
         if result.action is GuardrailAction.BLOCK:
             outcome.status = "blocked"
             outcome.output = f"[answer blocked by guardrails: {result.message}]"
-            yield Error(agent=self.path, message=f"answer blocked: {result.message}",
+            yield Error(**self._ids, message=f"answer blocked: {result.message}",
                         kind="guardrail")
         elif result.action is GuardrailAction.MODIFY and isinstance(result.modified, str):
             outcome.output = result.modified
-            yield Warning(agent=self.path, message=f"answer changed by guardrails: "
+            yield Warning(**self._ids, message=f"answer changed by guardrails: "
                                                    f"{result.message}")
         elif result.action is GuardrailAction.WARN:
-            yield Warning(agent=self.path, message=result.message)
+            yield Warning(**self._ids, message=result.message)
 
     def _loop_before_tools(self, assistant: Message) -> str:
         """Feed the loop detector the turn's text and calls; a stop message when it says so.
@@ -424,7 +444,7 @@ class AgentRuntime:
             if not decision.allowed:
                 return f"Error: {decision.message}", True
             if decision.warning and self.context.emit is not None:
-                self.context.emit(Warning(agent=self.path, message=decision.warning))
+                self.context.emit(Warning(**self._ids, message=decision.warning))
             if decision.arguments is not None:
                 arguments = decision.arguments
         try:

@@ -3,17 +3,27 @@
 :class:`TeamRun` implements the :class:`~moco.tools.context.Delegator` protocol: when an agent
 calls ``delegate_to_agent`` (or writes an ``@agent`` line), the sub-agent runs as its own
 :class:`AgentRuntime` and its events are forwarded into the parent's stream, tagged with the
-agent path (``orchestrator > architect``).
+identity of the sub-agent's own run (``run_id``, with the delegating run as
+``parent_run_id``) and its display path (``orchestrator > architect``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from moco.cancellation import CancelFlag
 from moco.config import ProviderSettings
-from moco.core.events import AgentDelegated, AgentReturned, Event
+from moco.core.events import (
+    PATH_SEPARATOR,
+    AgentDelegated,
+    AgentReturned,
+    Event,
+    RunIdentity,
+    child_path,
+    new_run_id,
+)
 from moco.core.messages import Message
 from moco.core.runtime import AgentRuntime
 from moco.errors import ToolError
@@ -25,8 +35,6 @@ from moco.tools.delegate import DELEGATE_TOOL, delegate_tool, parse_mentions
 
 if TYPE_CHECKING:
     from moco.core.orchestrator import Orchestrator
-
-PATH_SEPARATOR = " > "
 
 
 class TeamRun:
@@ -40,16 +48,25 @@ class TeamRun:
         self._slots: dict[str, asyncio.Semaphore] = {}
         #: the optimizer's choice of sub-agents for the primary agent (None: all)
         self.selected: tuple[str, ...] | None = None
+        #: set when the run is cancelled; every tool of every agent of the run sees it
+        self.cancelled = CancelFlag()
+
+    def cancel(self) -> None:
+        """Tell every tool of the run to stop (threads poll ``ctx.cancelled``)."""
+        self.cancelled.set()
 
     # -- building runtimes -------------------------------------------------------------------
     def runtime(self, spec: AgentSpec, *, path: str, depth: int = 0,
-                lineage: tuple[str, ...] = ()) -> AgentRuntime:
+                lineage: tuple[str, ...] = (), run_id: str | None = None,
+                parent_run_id: str | None = None) -> AgentRuntime:
         settings = self.orchestrator.settings_for(spec)
         provider = self._provider(settings)
         tracker = getattr(self.orchestrator, "file_tracker", None)  # checkpoints (core/checkpoint)
         context = ToolContext(
             working_dir=self.orchestrator.working_dir,
             allow_outside=self.orchestrator.allow_outside,
+            session_id=self.orchestrator.session_id, cancelled=self.cancelled,
+            parent_run_id=parent_run_id,
             agent=path, state=self.orchestrator.state, delegator=self,
             depth=depth, lineage=(*lineage, spec.name),
             on_file_change=tracker.before_change if tracker is not None else None,
@@ -72,6 +89,7 @@ class TeamRun:
             max_tool_calls_per_turn=self.orchestrator.guardrails.max_tool_calls_per_turn,
             check_output=self.orchestrator.guardrails.validate_output,
             redact=self.orchestrator.redactor.redact if self.orchestrator.redact_tools else None,
+            run_id=run_id, parent_run_id=parent_run_id,
         )
 
     def delegable(self, spec: AgentSpec) -> list[str]:
@@ -83,8 +101,9 @@ class TeamRun:
             names = [name for name in names if name in self.selected]
         return names
 
-    async def optimize(self, spec: AgentSpec, task: str) -> list[Event]:
-        """Run the optimizer for the primary agent; returns the events to show."""
+    async def optimize(self, spec: AgentSpec, task: str, identity: RunIdentity) -> list[Event]:
+        """Run the optimizer for the primary agent (whose run is ``identity``); returns the
+        events to show."""
         from moco.core.events import AgentsSelected, UsageReported
         from moco.core.optimizer import select_agents
 
@@ -98,10 +117,10 @@ class TeamRun:
             provider=self._provider(settings), model=settings.model)
         self.selected = selection.agents
         events: list[Event] = [AgentsSelected(
-            agent=spec.name, agents=selection.agents, offered_before=len(candidates),
+            **identity.fields(), agents=selection.agents, offered_before=len(candidates),
             method=selection.method, reason=selection.reason)]
         if selection.input_tokens or selection.output_tokens:
-            events.append(UsageReported(agent=spec.name, input_tokens=selection.input_tokens,
+            events.append(UsageReported(**identity.fields(), input_tokens=selection.input_tokens,
                                         output_tokens=selection.output_tokens,
                                         model=settings.model))
         return events
@@ -136,24 +155,35 @@ class TeamRun:
         if not verdict.allowed:
             raise ToolError(f"the task for {agent_name} was blocked by guardrails: "
                             f"{verdict.message}")
-        child_path = f"{context.agent}{PATH_SEPARATOR}{agent_name}"
+        path = child_path(context.agent, agent_name)
         emit = context.emit or (lambda event: None)
+        mine = self._identity_of(context)
         limit = max(1, self.orchestrator.max_parallel_agents)
-        async with self._slots.setdefault(context.agent, asyncio.Semaphore(limit)):
-            emit(AgentDelegated(agent=context.agent, child=child_path, task=task))
-            runtime = self.runtime(spec, path=child_path, depth=context.depth + 1,
-                                   lineage=context.lineage)
+        async with self._slots.setdefault(context.run_id, asyncio.Semaphore(limit)):
+            child_run = new_run_id()
+            emit(AgentDelegated(**mine, child=path, task=task, child_run_id=child_run))
+            runtime = self.runtime(spec, path=path, depth=context.depth + 1,
+                                   lineage=context.lineage, run_id=child_run,
+                                   parent_run_id=context.run_id or None)
             async for event in runtime.run([Message.user(task)], task=task):
                 emit(event)
         outcome = runtime.outcome
-        emit(AgentReturned(agent=context.agent, child=child_path, output=outcome.output,
-                           status=outcome.status))
+        emit(AgentReturned(**mine, child=path, output=outcome.output, status=outcome.status,
+                           child_run_id=child_run))
         if outcome.status == "error":
             raise ToolError(f"{agent_name} failed: {outcome.error}")
         if outcome.status == "max_turns":
             return (f"[{agent_name} stopped at its turn limit without a final answer; "
                     f"its last words follow]\n{outcome.output}")
         return outcome.output
+
+    @staticmethod
+    def _identity_of(context: ToolContext) -> dict[str, Any]:
+        """The event fields of the run a tool context serves."""
+        name = context.lineage[-1] if context.lineage else context.agent
+        return RunIdentity(run_id=context.run_id, agent_name=name, path=context.agent,
+                           parent_run_id=context.parent_run_id,
+                           session_id=context.session_id).fields()
 
     def _check_delegation(self, context: ToolContext, agent_name: str) -> AgentSpec:
         spec = self.profile.agents.get(agent_name)

@@ -45,6 +45,7 @@ from moco.core.events import (
     RunFinished,
     ToolCallFinished,
     ToolCallStarted,
+    leaf_name,
 )
 from moco.errors import MocoError
 
@@ -274,7 +275,7 @@ async def consume(events: AsyncIterator[Event], progress: Progress) -> RunOutcom
             message = progress_message(event)
             if message is not None:
                 await progress(message)
-            if " > " in event.agent:
+            if not event.is_root:
                 continue
             if isinstance(event, Error):
                 outcome.error = one_line(event.message)
@@ -304,7 +305,7 @@ def progress_message(event: Event) -> str | None:
 
 
 def _leaf(path: str) -> str:
-    return path.rsplit(" > ", 1)[-1]
+    return leaf_name(path)
 
 
 def one_line(text: str) -> str:

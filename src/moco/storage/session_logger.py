@@ -488,8 +488,13 @@ class SessionLogger:
         where = ["m.session_id = ?"]
         params: list[Any] = [session_id]
         if agent is not None and include_children:
-            where.append("(m.agent = ? OR substr(m.agent, 1, ?) = ?)")
-            params += [agent, len(agent) + 3, agent + " > "]
+            # the agent's runs and every run below them, by the run tree (not by path text)
+            where.append(
+                "(m.agent = ? OR m.run_id IN (WITH RECURSIVE tree(id) AS ("
+                "SELECT id FROM runs WHERE session_id = ? AND agent = ? UNION ALL "
+                "SELECT r.id FROM runs r JOIN tree t ON r.parent_run_id = t.id) "
+                "SELECT id FROM tree))")
+            params += [agent, session_id, agent]
         elif agent is not None:
             where.append("m.agent = ?")
             params.append(agent)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from moco.cancellation import CancelFlag
+
 from moco.errors import ToolError
 
 
@@ -27,7 +29,9 @@ class ToolContext:
     - ``working_dir``: relative paths resolve here; tools may not leave it unless
       ``allow_outside`` is set by the user (never by the model);
     - ``state``: a dict shared by the tools of one session (the todo list lives here);
-    - ``cancelled``: set when the user cancels; long-running tools should stop;
+    - ``cancelled``: set when the run is cancelled (Ctrl-C, a stop button); long-running
+      tools, above all those running in threads, poll ``ctx.is_cancelled`` and stop;
+    - ``run_id`` / ``parent_run_id``: the identity of the agent run the tools serve;
     - ``max_output_chars``: tool results longer than this are truncated with a marker;
     - ``emit``: hands an event to the running agent's stream (set by the runtime), so a tool
       such as ``delegate_to_agent`` can forward a sub-agent's events live;
@@ -41,7 +45,9 @@ class ToolContext:
     session_id: str | None = None
     agent: str = ""
     state: dict[str, Any] = field(default_factory=dict)
-    cancelled: asyncio.Event | None = None
+    cancelled: CancelFlag | asyncio.Event | None = None
+    run_id: str = ""
+    parent_run_id: str | None = None
     max_output_chars: int = 30_000
     env: dict[str, str] | None = None
     emit: Callable[[Any], None] | None = None

@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from moco.cancellation import CancelFlag
 from moco.errors import ToolError
 from moco.tools.base import tool
 from moco.tools.context import ToolContext
@@ -126,7 +127,7 @@ async def kill_process_group(pgid: int, grace: float | None = None) -> None:
 
 
 async def _wait_for(
-    collector: _Collector, cancelled: asyncio.Event | None, seconds: float
+    collector: _Collector, cancelled: CancelFlag | asyncio.Event | None, seconds: float
 ) -> str | None:
     """Wait for the shell to exit; returns why it was stopped instead, if it was."""
     waiters: set[asyncio.Future[Any]] = {collector.exited}

@@ -22,6 +22,8 @@ from moco.core.events import (
     ToolCallStarted,
     UsageReported,
     Warning,
+    leaf_name,
+    path_depth,
 )
 
 
@@ -69,7 +71,7 @@ class ConsoleRenderer:
         self.err.flush()
 
     def _is_root(self, event: Event) -> bool:
-        return " > " not in event.agent
+        return event.is_root
 
     def handle(self, event: Event) -> None:
         if isinstance(event, TextDelta):
@@ -147,11 +149,11 @@ class ConsoleRenderer:
 
 def _indent(agent_path: str) -> str:
     """Two spaces per delegation level: the tree of who is working."""
-    return "  " * agent_path.count(" > ")
+    return "  " * path_depth(agent_path)
 
 
 def _leaf(agent_path: str) -> str:
-    return agent_path.rsplit(" > ", 1)[-1]
+    return leaf_name(agent_path)
 
 
 class JsonRenderer:
