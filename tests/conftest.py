@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_TESTDATA = ROOT.parent / "shared" / "testdata"
+#: fixtures the suite needs, all written for this project (see tests/fixtures/README.md)
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def _is_loopback(address: Any) -> bool:
@@ -50,5 +51,6 @@ def _isolated(moco_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def testdata() -> Path:
-    return SHARED_TESTDATA
+def fixtures() -> Path:
+    """``tests/fixtures``: copy what a test changes to ``tmp_path`` first."""
+    return FIXTURES

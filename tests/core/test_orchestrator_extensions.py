@@ -14,21 +14,21 @@ from moco.testing import Reply, ScriptedOpenAIServer
 
 
 def test_claude_skills_are_listed_and_loadable(
-    scripted_openai: ScriptedOpenAIServer, tmp_path: Path, testdata: Path
+    scripted_openai: ScriptedOpenAIServer, tmp_path: Path, fixtures: Path
 ) -> None:
     skills = tmp_path / ".claude" / "skills"
-    shutil.copytree(testdata / "skills" / "internal-comms", skills / "internal-comms")
-    scripted_openai.add(Reply.call("load_skill", {"name": "internal-comms"}), Reply.say("ok"))
+    shutil.copytree(fixtures / "skills" / "release-notes", skills / "release-notes")
+    scripted_openai.add(Reply.call("load_skill", {"name": "release-notes"}), Reply.say("ok"))
     env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": scripted_openai.base_url}
     orch = Orchestrator(provider="openai", working_dir=tmp_path, env=env)
     orch.run_sync("write a status update")
     first = scripted_openai.requests[0].body
-    assert "internal-comms" in first["messages"][0]["content"]
+    assert "release-notes" in first["messages"][0]["content"]
     assert "load_skill" in {t["function"]["name"] for t in first["tools"]}
     loaded = scripted_openai.requests[1].body["messages"][-1]["content"]
-    body = (skills / "internal-comms" / "SKILL.md").read_text().split("---", 2)[2].strip()
+    body = (skills / "release-notes" / "SKILL.md").read_text().split("---", 2)[2].strip()
     assert body[:200] in loaded
-    assert orch.state["loaded_skills"][0]["name"] == "internal-comms"
+    assert orch.state["loaded_skills"][0]["name"] == "release-notes"
 
 
 def test_no_skills_means_no_skill_tools(

@@ -19,7 +19,7 @@ GIT_IDENTITY = {
     "GIT_COMMITTER_NAME": "Test",
     "GIT_COMMITTER_EMAIL": "test@example.com",
 }
-TESTDATA_SKILLS = ("internal-comms", "mcp-builder", "slack-gif-creator", "webapp-testing")
+FIXTURE_SKILLS = ("api-smoke-testing", "ascii-banner-creator", "cli-builder", "release-notes")
 
 
 def write_skill(
@@ -44,9 +44,9 @@ def write_skill(
     return directory
 
 
-def copy_testdata_skills(testdata: Path, dest: Path) -> Path:
-    """Copy the shared testdata skills into ``dest`` (tests never change shared files)."""
-    shutil.copytree(testdata / "skills", dest, dirs_exist_ok=True)
+def copy_fixture_skills(fixtures: Path, dest: Path) -> Path:
+    """Copy the fixture skills into ``dest`` (tests never change ``tests/fixtures``)."""
+    shutil.copytree(fixtures / "skills", dest, dirs_exist_ok=True)
     return dest
 
 

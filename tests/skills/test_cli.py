@@ -11,31 +11,31 @@ from moco.cli import skills as skills_cli
 from moco.cli.skills import skills_app
 from moco.skills.model import SkillError
 
-from . import TESTDATA_SKILLS, copy_testdata_skills, make_repo, write_skill
+from . import FIXTURE_SKILLS, copy_fixture_skills, make_repo, write_skill
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def project(tmp_path: Path, testdata: Path) -> Path:
-    """A project folder with the testdata skills in .claude/skills and one invalid skill."""
+def project(tmp_path: Path, fixtures: Path) -> Path:
+    """A project folder with the fixture skills in .claude/skills and one invalid skill."""
     work = tmp_path / "project"
-    skills = copy_testdata_skills(testdata, work / ".claude" / "skills")
+    skills = copy_fixture_skills(fixtures, work / ".claude" / "skills")
     write_skill(skills, "broken", "<b>bold</b>")
     return work
 
 
 @pytest.fixture
-def repo(tmp_path: Path, testdata: Path) -> Path:
+def repo(tmp_path: Path, fixtures: Path) -> Path:
     source = tmp_path / "repo"
-    copy_testdata_skills(testdata, source / "skills")
+    copy_fixture_skills(fixtures, source / "skills")
     return make_repo(source)
 
 
 def test_list_shows_valid_and_invalid_skills(project: Path) -> None:
     result = runner.invoke(skills_app, ["list", "-w", str(project)])
     assert result.exit_code == 0, result.output
-    for name in TESTDATA_SKILLS:
+    for name in FIXTURE_SKILLS:
         assert name in result.output
     assert "skipped 1 invalid skill(s):" in result.output
     assert "XML tags" in result.output
@@ -48,16 +48,16 @@ def test_list_without_skills(tmp_path: Path) -> None:
 
 
 def test_info_and_search(project: Path) -> None:
-    info = runner.invoke(skills_app, ["info", "internal-comms", "-w", str(project)])
+    info = runner.invoke(skills_app, ["info", "release-notes", "-w", str(project)])
     assert info.exit_code == 0, info.output
     assert "license:       Complete terms in LICENSE.txt" in info.output
     assert "files (5):" in info.output and "  examples/faq-answers.md" in info.output
-    missing = runner.invoke(skills_app, ["info", "slack-gif", "-w", str(project)])
+    missing = runner.invoke(skills_app, ["info", "ascii-banner", "-w", str(project)])
     assert isinstance(missing.exception, SkillError)
-    assert "similar: slack-gif-creator" in str(missing.exception)
-    found = runner.invoke(skills_app, ["search", "playwright browser", "-w", str(project)])
+    assert "similar: ascii-banner-creator" in str(missing.exception)
+    found = runner.invoke(skills_app, ["search", "curl endpoints", "-w", str(project)])
     assert found.exit_code == 0
-    assert found.output.splitlines()[1].startswith("webapp-testing")
+    assert found.output.splitlines()[1].startswith("api-smoke-testing")
     none = runner.invoke(skills_app, ["search", "zebra", "-w", str(project)])
     assert "no skill matches 'zebra'" in none.output
 
@@ -67,12 +67,12 @@ def test_install_with_yes_then_info_and_uninstall(moco_home: Path, repo: Path) -
     assert result.exit_code == 0, result.output
     assert "installed 4 into" in result.output
     assert "new" in result.output
-    info = runner.invoke(skills_app, ["info", "mcp-builder"])
+    info = runner.invoke(skills_app, ["info", "cli-builder"])
     assert f"from file://{repo}" in info.output
-    removed = runner.invoke(skills_app, ["uninstall", "mcp-builder"])
-    assert removed.exit_code == 0 and "removed mcp-builder" in removed.output
-    assert not (moco_home / "skills" / "mcp-builder").exists()
-    again = runner.invoke(skills_app, ["uninstall", "mcp-builder"])
+    removed = runner.invoke(skills_app, ["uninstall", "cli-builder"])
+    assert removed.exit_code == 0 and "removed cli-builder" in removed.output
+    assert not (moco_home / "skills" / "cli-builder").exists()
+    again = runner.invoke(skills_app, ["uninstall", "cli-builder"])
     assert isinstance(again.exception, SkillError)
 
 
@@ -80,7 +80,7 @@ def test_install_refuses_without_yes_when_not_interactive(moco_home: Path, repo:
     result = runner.invoke(skills_app, ["install", f"file://{repo}"])
     assert result.exit_code == 1
     assert "pass --yes" in result.output
-    assert "slack-gif-creator" in result.output  # the plan was shown
+    assert "ascii-banner-creator" in result.output  # the plan was shown
     assert not (moco_home / "skills").exists()
 
 
@@ -101,7 +101,7 @@ def test_install_asks_when_interactive(
     accepted = runner.invoke(skills_app, ["install", f"file://{repo}"], input="y\n")
     assert accepted.exit_code == 0, accepted.output
     assert "Install 4 skills?" in accepted.output
-    assert sorted(p.name for p in (moco_home / "skills").iterdir()) == sorted(TESTDATA_SKILLS)
+    assert sorted(p.name for p in (moco_home / "skills").iterdir()) == sorted(FIXTURE_SKILLS)
     overwrite = runner.invoke(skills_app, ["install", f"file://{repo}", "--dry-run"])
     assert "overwrite" in overwrite.output
 

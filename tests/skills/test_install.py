@@ -26,10 +26,10 @@ from moco.skills.model import SkillError
 from moco.skills.sources import SkillFetchError, SkillSource, SkillSourceError, parse_source
 
 from . import (
-    TESTDATA_SKILLS,
+    FIXTURE_SKILLS,
     bare_copy,
     commit_all,
-    copy_testdata_skills,
+    copy_fixture_skills,
     git,
     make_repo,
     serve_directory,
@@ -43,10 +43,10 @@ def home(moco_home: Path) -> Path:
 
 
 @pytest.fixture
-def skills_repo(tmp_path: Path, testdata: Path) -> Path:
+def skills_repo(tmp_path: Path, fixtures: Path) -> Path:
     """A repository like anthropics/skills: skills under ``skills/``, plus one invalid."""
     repo = tmp_path / "src-repo"
-    copy_testdata_skills(testdata, repo / "skills")
+    copy_fixture_skills(fixtures, repo / "skills")
     write_skill(repo / "skills", "Bad_Name", folder="bad")
     (repo / "README.md").write_text("skills\n")
     return make_repo(repo)
@@ -116,19 +116,19 @@ def test_parse_source_local_registry_and_errors(tmp_path: Path) -> None:
 
 def test_install_from_file_url_git_repo(home: Path, skills_repo: Path) -> None:
     result = install(f"file://{skills_repo}", assume_yes=True)
-    assert sorted(item.name for item in result.installed) == sorted(TESTDATA_SKILLS)
-    assert installed(home) == sorted(TESTDATA_SKILLS)
+    assert sorted(item.name for item in result.installed) == sorted(FIXTURE_SKILLS)
+    assert installed(home) == sorted(FIXTURE_SKILLS)
     assert [path for path, _ in result.plan.invalid] == ["skills/bad/SKILL.md"]
     assert "lowercase" in result.plan.invalid[0][1]
-    comms = home / "skills" / "internal-comms"
+    comms = home / "skills" / "release-notes"
     assert (comms / "examples" / "faq-answers.md").is_file()
     assert not (comms / ".git").exists()
     origin = read_provenance(comms)
-    assert origin["path"] == "skills/internal-comms"
+    assert origin["path"] == "skills/release-notes"
     assert origin["commit"] == git("rev-parse", "HEAD", cwd=skills_repo)
     registry = SkillRegistry.discover([home / "skills"])
-    assert registry.names == sorted(TESTDATA_SKILLS) and registry.invalid == []
-    skill = registry.get("internal-comms")
+    assert registry.names == sorted(FIXTURE_SKILLS) and registry.invalid == []
+    skill = registry.get("release-notes")
     assert skill is not None and PROVENANCE_FILE not in skill.files
 
 
@@ -136,19 +136,19 @@ def test_install_shorthand_from_configured_git_base(
     home: Path, tmp_path: Path, skills_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     git("tag", "v1", cwd=skills_repo)
-    (skills_repo / "skills" / "mcp-builder" / "NEW.md").write_text("added after v1\n")
+    (skills_repo / "skills" / "cli-builder" / "NEW.md").write_text("added after v1\n")
     commit_all(skills_repo, "after v1")
     hosts = tmp_path / "githost"
     bare_copy(skills_repo, hosts / "acme" / "skills.git")
     monkeypatch.setenv("MOCO_SKILLS_GIT_BASE", f"file://{hosts}")
-    result = install("acme/skills/skills/mcp-builder@v1", assume_yes=True)
-    assert [item.name for item in result.installed] == ["mcp-builder"]
-    assert not (home / "skills" / "mcp-builder" / "NEW.md").exists()
-    assert read_provenance(home / "skills" / "mcp-builder")["ref"] == "v1"
-    latest = install("acme/skills/skills/mcp-builder", assume_yes=True)
+    result = install("acme/skills/skills/cli-builder@v1", assume_yes=True)
+    assert [item.name for item in result.installed] == ["cli-builder"]
+    assert not (home / "skills" / "cli-builder" / "NEW.md").exists()
+    assert read_provenance(home / "skills" / "cli-builder")["ref"] == "v1"
+    latest = install("acme/skills/skills/cli-builder", assume_yes=True)
     assert latest.plan.skills[0].overwrites
-    assert (home / "skills" / "mcp-builder" / "NEW.md").is_file()
-    assert installed(home) == ["mcp-builder"]
+    assert (home / "skills" / "cli-builder" / "NEW.md").is_file()
+    assert installed(home) == ["cli-builder"]
 
 
 def test_install_a_commit_id(home: Path, skills_repo: Path) -> None:
@@ -176,7 +176,7 @@ def test_dry_run_confirmation_and_refusal(home: Path, skills_repo: Path) -> None
     assert install(url, confirm=decline).cancelled
     assert asked == [4] and installed(home) == []
     assert install(url, confirm=lambda plan: True).installed
-    assert installed(home) == sorted(TESTDATA_SKILLS)
+    assert installed(home) == sorted(FIXTURE_SKILLS)
     again = install(url, dry_run=True)
     assert all(item.overwrites for item in again.plan.skills)
 
@@ -225,20 +225,20 @@ def test_errors_are_one_readable_line(home: Path, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- local sources
 
 
-def test_install_from_local_folder(home: Path, testdata: Path) -> None:
-    result = install(str(testdata / "skills" / "webapp-testing"), assume_yes=True)
-    assert [item.name for item in result.installed] == ["webapp-testing"]
-    assert (home / "skills" / "webapp-testing" / "LICENSE.txt").is_file()
-    assert (testdata / "skills" / "webapp-testing" / PROVENANCE_FILE).exists() is False
+def test_install_from_local_folder(home: Path, fixtures: Path) -> None:
+    result = install(str(fixtures / "skills" / "api-smoke-testing"), assume_yes=True)
+    assert [item.name for item in result.installed] == ["api-smoke-testing"]
+    assert (home / "skills" / "api-smoke-testing" / "LICENSE.txt").is_file()
+    assert (fixtures / "skills" / "api-smoke-testing" / PROVENANCE_FILE).exists() is False
 
 
 def test_install_only_one_skill_of_a_registry(
     home: Path, skills_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MOCO_SKILLS_REGISTRY_LOCAL", f"file://{skills_repo}")
-    result = install("local:slack-gif-creator", assume_yes=True)
-    assert installed(home) == ["slack-gif-creator"]
-    assert result.plan.source.only == "slack-gif-creator"
+    result = install("local:ascii-banner-creator", assume_yes=True)
+    assert installed(home) == ["ascii-banner-creator"]
+    assert result.plan.source.only == "ascii-banner-creator"
     with pytest.raises(SkillError, match="no valid skill named 'nope'"):
         install("local:nope", assume_yes=True)
 
@@ -246,42 +246,43 @@ def test_install_only_one_skill_of_a_registry(
 # --------------------------------------------------------------------------- archives
 
 
-def _tar_gz(testdata: Path, dest: Path) -> Path:
+def _tar_gz(fixtures: Path, dest: Path) -> Path:
     with tarfile.open(dest, "w:gz") as archive:
-        archive.add(testdata / "skills" / "internal-comms", arcname="pack/internal-comms")
-        archive.add(testdata / "skills" / "mcp-builder", arcname="pack/mcp-builder")
+        archive.add(fixtures / "skills" / "release-notes", arcname="pack/release-notes")
+        archive.add(fixtures / "skills" / "cli-builder", arcname="pack/cli-builder")
     return dest
 
 
-def _zip(testdata: Path, dest: Path) -> Path:
+def _zip(fixtures: Path, dest: Path) -> Path:
     with zipfile.ZipFile(dest, "w") as archive:
-        for name in ("slack-gif-creator", "webapp-testing"):
-            for path in sorted((testdata / "skills" / name).rglob("*")):
-                archive.write(path, f"{name}/{path.relative_to(testdata / 'skills' / name)}")
+        for name in ("ascii-banner-creator", "api-smoke-testing"):
+            for path in sorted((fixtures / "skills" / name).rglob("*")):
+                archive.write(path, f"{name}/{path.relative_to(fixtures / 'skills' / name)}")
     return dest
 
 
-def test_install_archives_over_http(home: Path, tmp_path: Path, testdata: Path) -> None:
+def test_install_archives_over_http(home: Path, tmp_path: Path, fixtures: Path) -> None:
     served = tmp_path / "served"
     served.mkdir()
-    _tar_gz(testdata, served / "pack.tar.gz")
-    _zip(testdata, served / "pack.zip")
+    _tar_gz(fixtures, served / "pack.tar.gz")
+    _zip(fixtures, served / "pack.zip")
     with serve_directory(served) as base:
         from_tar = install(f"{base}/pack.tar.gz", assume_yes=True)
         from_zip = install(f"{base}/pack.zip", assume_yes=True)
         with pytest.raises(SkillFetchError, match="HTTP 404"):
             install(f"{base}/missing.zip", assume_yes=True)
-    assert sorted(i.name for i in from_tar.installed) == ["internal-comms", "mcp-builder"]
-    assert sorted(i.name for i in from_zip.installed) == ["slack-gif-creator", "webapp-testing"]
-    assert installed(home) == sorted(TESTDATA_SKILLS)
-    expected = (testdata / "skills/internal-comms/examples/3p-updates.md").read_text()
-    assert (home / "skills/internal-comms/examples/3p-updates.md").read_text() == expected
+    assert sorted(i.name for i in from_tar.installed) == ["cli-builder", "release-notes"]
+    assert sorted(i.name for i in from_zip.installed) == [
+        "api-smoke-testing", "ascii-banner-creator"]
+    assert installed(home) == sorted(FIXTURE_SKILLS)
+    expected = (fixtures / "skills/release-notes/examples/highlights.md").read_text()
+    assert (home / "skills/release-notes/examples/highlights.md").read_text() == expected
     cache = home / "cache" / "skills"
     assert not any(cache.glob("extract-*")), "temporary extraction folders are removed"
 
 
-def test_install_local_archive(home: Path, tmp_path: Path, testdata: Path) -> None:
-    result = install(str(_zip(testdata, tmp_path / "local.zip")), assume_yes=True)
+def test_install_local_archive(home: Path, tmp_path: Path, fixtures: Path) -> None:
+    result = install(str(_zip(fixtures, tmp_path / "local.zip")), assume_yes=True)
     assert len(result.installed) == 2
 
 
@@ -399,14 +400,14 @@ def test_sync_a_local_registry_and_update_it(
     commit_all(skills_repo, "root skill")
     monkeypatch.setenv("MOCO_SKILLS_REGISTRY_MY_TEAM", f"file://{skills_repo}")
     result = sync("my-team", assume_yes=True)
-    assert installed(home) == sorted(TESTDATA_SKILLS)
+    assert installed(home) == sorted(FIXTURE_SKILLS)
     assert result.plan.source.subpath == "skills"
     assert [path for path, _ in result.plan.invalid] == ["skills/bad/SKILL.md"]
     write_skill(skills_repo / "skills", "new-skill", "Added later.")
     commit_all(skills_repo, "new skill")
     again = sync("MY_TEAM", assume_yes=True)
     assert "new-skill" in installed(home)
-    assert {item.name for item in again.installed if item.overwrites} == set(TESTDATA_SKILLS)
+    assert {item.name for item in again.installed if item.overwrites} == set(FIXTURE_SKILLS)
     checkouts = list((home / "cache" / "skills" / "git").iterdir())
     assert len(checkouts) == 1, "the second sync updates the cached checkout"
 
@@ -438,13 +439,13 @@ def test_registries_from_config_yaml_and_defaults(
 # --------------------------------------------------------------------------- uninstall
 
 
-def test_uninstall(home: Path, testdata: Path) -> None:
-    install(str(testdata / "skills" / "mcp-builder"), assume_yes=True)
-    removed = uninstall("mcp-builder")
-    assert removed == home / "skills" / "mcp-builder"
+def test_uninstall(home: Path, fixtures: Path) -> None:
+    install(str(fixtures / "skills" / "cli-builder"), assume_yes=True)
+    removed = uninstall("cli-builder")
+    assert removed == home / "skills" / "cli-builder"
     assert installed(home) == []
     with pytest.raises(SkillError, match="not installed"):
-        uninstall("mcp-builder")
+        uninstall("cli-builder")
     (home / "cache").mkdir()
     with pytest.raises(SkillSourceError, match="not a skill name"):
         uninstall("../cache")

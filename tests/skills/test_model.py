@@ -9,39 +9,53 @@ import pytest
 from moco.skills import InvalidSkillError, SkillRegistry, load_skill_dir, skill_locations
 from moco.skills.model import list_skill_files, parse_allowed_tools
 
-from . import TESTDATA_SKILLS, write_skill
+from . import FIXTURE_SKILLS, write_skill
 
 # --------------------------------------------------------------------------- real skills
 
 
-def test_every_testdata_skill_loads_and_validates(testdata: Path) -> None:
-    registry = SkillRegistry.discover([testdata / "skills"])
-    assert registry.names == sorted(TESTDATA_SKILLS)
+def test_every_fixture_skill_loads_and_validates(fixtures: Path) -> None:
+    registry = SkillRegistry.discover([fixtures / "skills"])
+    assert registry.names == sorted(FIXTURE_SKILLS)
     assert registry.invalid == []
     for skill in registry.list():
         assert skill.description
         assert skill.body
         assert skill.license == "Complete terms in LICENSE.txt"
         assert skill.warnings == ()
-        assert skill.path == (testdata / "skills" / skill.name).resolve()
+        assert skill.path == (fixtures / "skills" / skill.name).resolve()
 
 
-def test_files_are_what_exists_not_what_skill_md_mentions(testdata: Path) -> None:
-    webapp = load_skill_dir(testdata / "skills" / "webapp-testing")
-    assert "scripts/with_server.py" in webapp.body  # mentioned, but left out of the testdata
-    assert webapp.files == ("LICENSE.txt",)
-    comms = load_skill_dir(testdata / "skills" / "internal-comms")
-    assert comms.files == (
+def test_files_are_what_exists_not_what_skill_md_mentions(fixtures: Path) -> None:
+    smoke = load_skill_dir(fixtures / "skills" / "api-smoke-testing")
+    assert "scripts/run_checks.py" in smoke.body  # mentioned, but deliberately absent
+    assert smoke.files == ("LICENSE.txt",)
+    notes = load_skill_dir(fixtures / "skills" / "release-notes")
+    assert notes.files == (
         "LICENSE.txt",
-        "examples/3p-updates.md",
-        "examples/company-newsletter.md",
+        "examples/breaking-changes.md",
         "examples/faq-answers.md",
-        "examples/general-comms.md",
+        "examples/highlights.md",
+        "examples/upgrade-guide.md",
     )
-    assert all(path.is_file() for path in comms.file_paths())
-    builder = load_skill_dir(testdata / "skills" / "mcp-builder")
-    assert "reference/mcp_best_practices.md" in builder.files
+    assert all(path.is_file() for path in notes.file_paths())
+    builder = load_skill_dir(fixtures / "skills" / "cli-builder")
+    assert "reference/checklist.md" in builder.files
+    assert "scripts/check_help.py" in builder.files
     assert "SKILL.md" not in builder.files
+    banner = load_skill_dir(fixtures / "skills" / "ascii-banner-creator")
+    assert banner.files == ("LICENSE.txt", "assets/block-font.txt")
+
+
+def test_fixture_front_matter_fields(fixtures: Path) -> None:
+    builder = load_skill_dir(fixtures / "skills" / "cli-builder")
+    assert builder.compatibility == "Requires python3"
+    assert builder.metadata == {"author": "moco-tests", "version": "1.0"}
+    smoke = load_skill_dir(fixtures / "skills" / "api-smoke-testing")
+    assert smoke.allowed_tools == ("Bash(curl:*)", "Read")
+    notes = load_skill_dir(fixtures / "skills" / "release-notes")
+    assert notes.body.startswith("# Release notes")
+    assert " ".join(notes.description.split()).startswith("Write release notes, changelog")
 
 
 # --------------------------------------------------------------------------- front matter
@@ -234,24 +248,24 @@ def test_first_location_wins(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("query", "best"),
     [
-        ("slack gif", "slack-gif-creator"),
-        ("make an animated GIF", "slack-gif-creator"),
-        ("build an MCP server", "mcp-builder"),
-        ("write the company newsletter", "internal-comms"),
-        ("test my web app with playwright", "webapp-testing"),
-        ("webapp-testing", "webapp-testing"),
+        ("ascii banner", "ascii-banner-creator"),
+        ("make a text logo", "ascii-banner-creator"),
+        ("build a command line tool", "cli-builder"),
+        ("write the release notes", "release-notes"),
+        ("smoke test my HTTP API with curl", "api-smoke-testing"),
+        ("api-smoke-testing", "api-smoke-testing"),
     ],
 )
-def test_search_ranks_the_obvious_skill_first(testdata: Path, query: str, best: str) -> None:
-    registry = SkillRegistry.discover([testdata / "skills"])
+def test_search_ranks_the_obvious_skill_first(fixtures: Path, query: str, best: str) -> None:
+    registry = SkillRegistry.discover([fixtures / "skills"])
     results = registry.search(query)
     assert results[0].name == best
 
 
-def test_search_scores_and_misses(testdata: Path) -> None:
-    registry = SkillRegistry.discover([testdata / "skills"])
+def test_search_scores_and_misses(fixtures: Path) -> None:
+    registry = SkillRegistry.discover([fixtures / "skills"])
     assert registry.search("zebra quantum") == []
     assert registry.search("the and of") == []
-    hits = registry.search_scored("mcp servers", limit=1)
-    assert [hit.skill.name for hit in hits] == ["mcp-builder"]
+    hits = registry.search_scored("cli commands", limit=1)
+    assert [hit.skill.name for hit in hits] == ["cli-builder"]
     assert hits[0].score > 3

@@ -25,7 +25,7 @@ from moco.skills.tools import (
 from moco.tools.base import get_tool
 from moco.tools.context import ToolContext
 
-from . import TESTDATA_SKILLS, copy_testdata_skills, write_skill
+from . import FIXTURE_SKILLS, copy_fixture_skills, write_skill
 
 
 def call(ctx: ToolContext, function: Callable[..., Any], **arguments: Any) -> str:
@@ -42,8 +42,8 @@ def workdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def registry(testdata: Path) -> SkillRegistry:
-    return SkillRegistry.discover([testdata / "skills"])
+def registry(fixtures: Path) -> SkillRegistry:
+    return SkillRegistry.discover([fixtures / "skills"])
 
 
 @pytest.fixture
@@ -60,42 +60,45 @@ def test_tool_schemas_hide_the_context() -> None:
     assert schemas["list_loaded_skills"]["parameters"].get("properties", {}) == {}
 
 
-@pytest.mark.parametrize("name", TESTDATA_SKILLS)
-def test_every_testdata_skill_loads_through_the_tool(
-    ctx: ToolContext, testdata: Path, name: str
+@pytest.mark.parametrize("name", FIXTURE_SKILLS)
+def test_every_fixture_skill_loads_through_the_tool(
+    ctx: ToolContext, fixtures: Path, name: str
 ) -> None:
     result = call(ctx, load_skill, name=name)
-    folder = (testdata / "skills" / name).resolve()
+    folder = (fixtures / "skills" / name).resolve()
     assert result.startswith(f"# Skill: {name}\nFolder: {folder}\n")
     assert f"- {folder / 'LICENSE.txt'}" in result
-    assert ctx.state[LOADED_KEY] == [{"name": name, "path": str(folder), "allowed_tools": []}]
+    allowed = ["execute_bash(curl:*)", "read_file"] if name == "api-smoke-testing" else []
+    assert ctx.state[LOADED_KEY] == [{"name": name, "path": str(folder), "allowed_tools": allowed}]
 
 
 def test_load_skill_returns_body_and_absolute_file_paths(
-    ctx: ToolContext, testdata: Path
+    ctx: ToolContext, fixtures: Path
 ) -> None:
-    result = call(ctx, load_skill, name="internal-comms")
-    folder = (testdata / "skills" / "internal-comms").resolve()
+    result = call(ctx, load_skill, name="release-notes")
+    folder = (fixtures / "skills" / "release-notes").resolve()
     assert "## When to use this skill" in result
-    for relative in ("examples/3p-updates.md", "examples/faq-answers.md"):
+    for relative in ("examples/highlights.md", "examples/faq-answers.md"):
         assert f"- {folder / relative}" in result
-    # the testdata lives outside the working directory: the model is pointed at read_skill_file
-    assert "read_skill_file (name='internal-comms')" in result
+    # the fixtures live outside the working directory: the model is pointed at read_skill_file
+    assert "read_skill_file (name='release-notes')" in result
     assert "execute_bash" in result
 
 
 def test_loaded_skills_are_ordered_without_duplicates(ctx: ToolContext) -> None:
-    for name in ("mcp-builder", "webapp-testing", "mcp-builder"):
+    for name in ("cli-builder", "api-smoke-testing", "cli-builder"):
         call(ctx, load_skill, name=name)
-    assert [entry["name"] for entry in ctx.state[LOADED_KEY]] == ["mcp-builder", "webapp-testing"]
+    loaded = [entry["name"] for entry in ctx.state[LOADED_KEY]]
+    assert loaded == ["cli-builder", "api-smoke-testing"]
     listing = call(ctx, list_loaded_skills)
     assert listing.splitlines()[0] == "loaded skills:"
-    assert "- mcp-builder (" in listing and "pre-approved tools: none" in listing
+    assert "- cli-builder (" in listing and "pre-approved tools: none" in listing
 
 
 def test_unknown_skill_and_missing_registry(ctx: ToolContext, workdir: Path) -> None:
-    with pytest.raises(ToolError, match="no skill named 'slack-gifs'; did you mean slack-gif"):
-        call(ctx, load_skill, name="slack-gifs")
+    with pytest.raises(ToolError,
+                       match="no skill named 'ascii-banners'; did you mean ascii-banner"):
+        call(ctx, load_skill, name="ascii-banners")
     bare = ToolContext(working_dir=workdir)
     with pytest.raises(ToolError, match="no skills are available"):
         call(bare, search_skills, query="pdf")
@@ -104,9 +107,9 @@ def test_unknown_skill_and_missing_registry(ctx: ToolContext, workdir: Path) -> 
 
 
 def test_search_skills_ranks(ctx: ToolContext) -> None:
-    result = call(ctx, search_skills, query="animated gif for slack")
+    result = call(ctx, search_skills, query="ascii art banner for the terminal")
     lines = result.splitlines()
-    assert lines[1].startswith("- slack-gif-creator: Knowledge and utilities")
+    assert lines[1].startswith("- ascii-banner-creator: Knowledge and utilities")
     assert "no skill matches" in call(ctx, search_skills, query="zebra")
 
 
@@ -129,24 +132,24 @@ def test_allowed_tools_are_a_union_of_preapprovals(tmp_path: Path, workdir: Path
 
 
 def test_skills_inside_the_working_directory_use_read_file(
-    testdata: Path, workdir: Path
+    fixtures: Path, workdir: Path
 ) -> None:
-    root = copy_testdata_skills(testdata, workdir / ".claude" / "skills")
+    root = copy_fixture_skills(fixtures, workdir / ".claude" / "skills")
     ctx = ToolContext(working_dir=workdir, state={REGISTRY_KEY: SkillRegistry.discover([root])})
-    result = call(ctx, load_skill, name="mcp-builder")
+    result = call(ctx, load_skill, name="cli-builder")
     assert "read them with read_file when" in result
-    assert f"- {(root / 'mcp-builder' / 'reference' / 'evaluation.md').resolve()}" in result
+    assert f"- {(root / 'cli-builder' / 'reference' / 'evaluation.md').resolve()}" in result
 
 
-def test_read_skill_file_stays_inside_the_skill(ctx: ToolContext, testdata: Path) -> None:
-    text = call(ctx, read_skill_file, name="mcp-builder", path="reference/evaluation.md")
-    assert text == (testdata / "skills/mcp-builder/reference/evaluation.md").read_text()
-    absolute = (testdata / "skills/internal-comms/examples/faq-answers.md").resolve()
-    assert call(ctx, read_skill_file, name="internal-comms", path=str(absolute))
+def test_read_skill_file_stays_inside_the_skill(ctx: ToolContext, fixtures: Path) -> None:
+    text = call(ctx, read_skill_file, name="cli-builder", path="reference/evaluation.md")
+    assert text == (fixtures / "skills/cli-builder/reference/evaluation.md").read_text()
+    absolute = (fixtures / "skills/release-notes/examples/faq-answers.md").resolve()
+    assert call(ctx, read_skill_file, name="release-notes", path=str(absolute))
     with pytest.raises(ToolError, match="not inside the folder"):
-        call(ctx, read_skill_file, name="mcp-builder", path="../internal-comms/SKILL.md")
+        call(ctx, read_skill_file, name="cli-builder", path="../release-notes/SKILL.md")
     with pytest.raises(ToolError, match="does not exist"):
-        call(ctx, read_skill_file, name="webapp-testing", path="scripts/with_server.py")
+        call(ctx, read_skill_file, name="api-smoke-testing", path="scripts/run_checks.py")
 
 
 def test_prompt_section_lists_names_and_descriptions(registry: SkillRegistry) -> None:
