@@ -185,6 +185,13 @@ MIGRATIONS: list[Migration] = [
             PRIMARY KEY (session_id, hash)
         );
     """),
+    # which process runs a run (host:pid:start time), so a run left 'running' by a killed
+    # process can be told from one still going and marked 'interrupted'
+    Migration("006_run_owner", """
+        ALTER TABLE runs ADD COLUMN owner TEXT;
+        CREATE INDEX runs_running ON runs (owner) WHERE status = 'running';
+        UPDATE runs SET status = 'interrupted' WHERE status = 'running';
+    """),
 ]
 
 

@@ -25,6 +25,7 @@ from moco.core.messages import Message
 from moco.errors import ConfigError, MocoError
 from moco.storage.db import Database, open_database, utcnow
 from moco.storage.export import render_markdown
+from moco.storage.owner import current_owner, owner_is_alive
 
 MIN_PREFIX = 4
 ExportFormat = Literal["md", "json"]
@@ -95,6 +96,8 @@ class RunRecord:
     output_tokens: int
     model: str | None
     provider: str | None
+    #: the process running it (``host:pid:start``); None for runs older than the column
+    owner: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -151,11 +154,27 @@ class SessionLogger:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.mark_interrupted_runs()
 
     @classmethod
     def open(cls, home: Path | None = None, env: Mapping[str, str] | None = None) -> SessionLogger:
         """A logger on ``$MOCO_HOME/moco.db`` (or ``home/moco.db``)."""
         return cls(open_database(home, env))
+
+    def mark_interrupted_runs(self) -> int:
+        """Runs still ``running`` whose process has died (killed, crashed, power cut) become
+        ``interrupted``; returns how many. Done whenever the store is opened."""
+        rows = self.db.query("SELECT DISTINCT owner FROM runs WHERE status = 'running'")
+        dead = [row["owner"] for row in rows if not owner_is_alive(row["owner"])]
+        if not dead:
+            return 0
+        now = utcnow()
+        marks = ",".join("?" * len(dead))
+        with self.db.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE status = 'running'"
+                f" AND (owner IN ({marks}) OR owner IS NULL)", (now, *dead))
+        return cursor.rowcount
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -287,8 +306,9 @@ class SessionLogger:
             with self.db.transaction() as conn:
                 conn.execute(
                     "INSERT INTO runs (id, session_id, parent_run_id, agent, task, started_at,"
-                    " model, provider) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (run_id, session_id, parent_run_id, agent, task, now, model, provider),
+                    " model, provider, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (run_id, session_id, parent_run_id, agent, task, now, model, provider,
+                     current_owner()),
                 )
                 _touch(conn, session_id, now)
         except sqlite3.IntegrityError as exc:

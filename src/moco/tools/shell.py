@@ -20,6 +20,7 @@ from moco.cancellation import CancelFlag
 from moco.errors import ToolError
 from moco.tools.base import tool
 from moco.tools.context import ToolContext
+from moco.tools.reaper import REAPER
 
 DEFAULT_TIMEOUT = 120
 MAX_TIMEOUT = 600
@@ -109,6 +110,14 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
 async def kill_process_group(pgid: int, grace: float | None = None) -> None:
     """SIGTERM the group, wait up to ``grace`` seconds (default :data:`KILL_GRACE_SECONDS`)
     for it to go, then SIGKILL."""
@@ -176,6 +185,7 @@ async def execute_bash(
     except OSError as error:
         raise ToolError(f"cannot start the shell: {error}") from None
     pgid = transport.get_pid()
+    REAPER.register(pgid)  # if moco is killed, the command dies too
     notes: list[str] = []
     try:
         stopped = await _wait_for(collector, ctx.cancelled, limit)
@@ -193,6 +203,8 @@ async def execute_bash(
         if not collector.exited.done():  # the tool itself was cancelled
             await asyncio.shield(kill_process_group(pgid))
         transport.close()
+        if not _group_alive(pgid):  # processes it left in the background still die with moco
+            REAPER.unregister(pgid)
     code = transport.get_returncode()
     if code and not stopped:
         notes.insert(0, f"[exit code {code}]")

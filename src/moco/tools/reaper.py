@@ -1,0 +1,95 @@
+"""Process groups die with moco, however moco dies.
+
+A tool that starts a process group (the shell tool, background processes) registers it here.
+The first registration starts one small watcher process per moco process; it reads the
+registered group ids from a pipe, and when the pipe closes — moco exited, crashed or was
+killed with SIGKILL, which nothing in moco itself could catch — it kills every group still
+registered (SIGTERM, then SIGKILL). Groups that end normally are unregistered.
+
+The watcher is a second line: cancellation and timeouts already kill groups in-process.
+Inside the sandbox (bubblewrap's ``--die-with-parent`` and PID namespace) the kernel does the
+same for everything the command started, even processes that left the group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+
+#: the watcher: one group id per line, "-" prefix to forget one; on EOF kill the rest
+_WATCHER = r"""
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+groups = set()
+for line in sys.stdin:
+    line = line.strip()
+    if line.startswith("-"):
+        groups.discard(int(line[1:]))
+    elif line:
+        groups.add(int(line))
+def alive(group):
+    try:
+        os.killpg(group, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+for sig in (signal.SIGTERM, signal.SIGKILL):
+    for group in groups:
+        try:
+            os.killpg(group, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for _ in range(40):
+        groups = {group for group in groups if alive(group)}
+        if not groups:
+            break
+        time.sleep(0.05)
+"""
+
+
+class GroupReaper:
+    """Kills the registered process groups when this process goes away."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._watcher: subprocess.Popen[bytes] | None = None
+        self._owner_pid = 0
+
+    def register(self, pgid: int) -> None:
+        self._send(f"{pgid}\n")
+
+    def unregister(self, pgid: int) -> None:
+        self._send(f"-{pgid}\n")
+
+    def _send(self, line: str) -> None:
+        with self._lock:
+            watcher = self._ensure_watcher()
+            if watcher is None or watcher.stdin is None:
+                return
+            with contextlib.suppress(OSError, ValueError):
+                watcher.stdin.write(line.encode())
+                watcher.stdin.flush()
+
+    def _ensure_watcher(self) -> subprocess.Popen[bytes] | None:
+        if self._watcher is not None and self._owner_pid == os.getpid() \
+                and self._watcher.poll() is None:
+            return self._watcher
+        try:
+            self._watcher = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _WATCHER],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C at the terminal does not reach it
+                close_fds=True,
+            )
+        except OSError:
+            self._watcher = None
+            return None
+        self._owner_pid = os.getpid()
+        return self._watcher
+
+
+#: the process-wide reaper every tool shares
+REAPER = GroupReaper()
