@@ -14,6 +14,13 @@ of tool calls per turn. Validators are plain functions, sync or async, that retu
 
     guardrails.add_input_validator(block_sensitive_data)
 
+Output validators (and ``max_output_length``) see the model's text before anyone else does:
+while they are configured, each turn's text is held back as it streams and released at the
+end of the turn once checked, so a front end gets it in one piece rather than token by token.
+A blocked text is replaced by ``[answer blocked by guardrails: <message>]`` everywhere — the
+event stream, the session store, the next request to the model; without output validators
+text streams as it arrives.
+
 How results combine: validators run in the order they were added; the first BLOCK wins and
 stops the rest; a MODIFY replaces the text (or the tool arguments) that later validators
 and the caller see; WARN messages are joined with "; ". A validator that raises BLOCKs, with
@@ -158,7 +165,8 @@ class Guardrails:
         return fn
 
     def add_output_validator(self, fn: Validator) -> Validator:
-        """Add ``fn(text) -> GuardrailResult`` (sync or async) for final answers."""
+        """Add ``fn(text) -> GuardrailResult`` (sync or async) for the model's text: every
+        turn's, the final answer included; it is checked before anything shows it."""
         self._output.append(fn)
         return fn
 
@@ -167,6 +175,12 @@ class Guardrails:
         context is the :class:`~moco.tools.context.ToolContext` of the call."""
         self._tool.append((fn, _takes_context(fn)))
         return fn
+
+    @property
+    def checks_output(self) -> bool:
+        """Whether model text must be checked before it is shown (validators or a length
+        limit); if so, each turn's text is held until checked instead of streamed."""
+        return bool(self._output) or self.max_output_length is not None
 
     # ------------------------------------------------------------------ validation
 

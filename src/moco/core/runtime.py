@@ -183,6 +183,8 @@ class AgentRuntime:
             outcome.status, outcome.error, self._done = "error", error, True
             yield Error(**self._ids, message=str(error), kind="provider")
             return
+        async for event in self._release_checked(turn):
+            yield event
         assistant = assistant_message("".join(turn.text), turn.calls)
         self._append(messages, assistant)
         yield MessageCompleted(**self._ids, message=assistant)
@@ -199,8 +201,6 @@ class AgentRuntime:
         outcome = self.outcome
         outcome.output = assistant.text
         self._done = True
-        async for event in self._validate_output(outcome):
-            yield event
         if outcome.status == "blocked":
             return
         if turn.finish == "length":
@@ -283,7 +283,8 @@ class AgentRuntime:
         async for chunk in self.provider.stream(self.request(sent)):
             if isinstance(chunk, TextChunk):
                 turn.text.append(chunk.text)
-                yield TextDelta(**self._ids, text=chunk.text)
+                if self.check_output is None:  # checked text is held until the turn ends
+                    yield TextDelta(**self._ids, text=chunk.text)
             elif isinstance(chunk, ToolCallReady):
                 turn.calls.append(chunk.call)
             elif isinstance(chunk, UsageChunk):
@@ -371,24 +372,32 @@ class AgentRuntime:
         self._append(messages, report)
         yield MessageCompleted(**self._ids, message=report)
 
-    async def _validate_output(self, outcome: RunOutcome) -> AsyncIterator[Event]:
-        """Output guardrails on a final answer: a block replaces it, a modify rewrites it."""
-        if self.check_output is None:
+    async def _release_checked(self, turn: _Turn) -> AsyncIterator[Event]:
+        """With output guardrails, a turn's text was held back while it streamed: check it
+        now, then release what may be shown. A blocked text is replaced by a marker before
+        anything sees it — no delta, no stored message, nothing sent back to the model; a
+        blocked final answer ends the run ``blocked``. A modify rewrites the text."""
+        if self.check_output is None or not turn.text:
             return
         from moco.core.guardrails import GuardrailAction
 
-        result = await self.check_output(outcome.output)
+        text = "".join(turn.text)
+        result = await self.check_output(text)
         if result.action is GuardrailAction.BLOCK:
-            outcome.status = "blocked"
-            outcome.output = f"[answer blocked by guardrails: {result.message}]"
+            text = f"[answer blocked by guardrails: {result.message}]"
+            if not turn.calls:
+                self.outcome.status = "blocked"
             yield Error(**self._ids, message=f"answer blocked: {result.message}",
                         kind="guardrail")
         elif result.action is GuardrailAction.MODIFY and isinstance(result.modified, str):
-            outcome.output = result.modified
+            text = result.modified
             yield Warning(**self._ids, message=f"answer changed by guardrails: "
                                                    f"{result.message}")
         elif result.action is GuardrailAction.WARN:
             yield Warning(**self._ids, message=result.message)
+        turn.text = [text]
+        if result.action is not GuardrailAction.BLOCK:
+            yield TextDelta(**self._ids, text=text)
 
     def _loop_before_tools(self, assistant: Message) -> str:
         """Feed the loop detector the turn's text and calls; a stop message when it says so.

@@ -87,7 +87,8 @@ class TeamRun:
             loop_detector=self.orchestrator.loop_detector(),
             policies=self.orchestrator.policies(spec),
             max_tool_calls_per_turn=self.orchestrator.guardrails.max_tool_calls_per_turn,
-            check_output=self.orchestrator.guardrails.validate_output,
+            check_output=(self.orchestrator.guardrails.validate_output
+                          if self.orchestrator.guardrails.checks_output else None),
             redact=self.orchestrator.redactor.redact if self.orchestrator.redact_tools else None,
             run_id=run_id, parent_run_id=parent_run_id,
         )
