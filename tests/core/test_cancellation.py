@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -40,14 +39,15 @@ async def test_cancel_during_streaming_keeps_the_partial_answer(
     scripted_openai.add(Reply.say("word " * 200, chunk_delay=0.01), Reply.say("still here"))
     orch = orchestrator(scripted_openai, tmp_path)
     scope = CancelScope()
-    started = time.perf_counter()
     with pytest.raises(Cancelled):
         await consume_until(orch, "talk", scope, TextDelta)
-    assert time.perf_counter() - started < 1.5, "the stream was not stopped"
     assert orch.session_id is not None
     records = orch.sessions.load_records(orch.session_id)
     assert records[-1].status == "cancelled"
-    assert records[-1].message.text.endswith("[cancelled]")
+    partial = records[-1].message.text
+    assert partial.endswith("[cancelled]")
+    # the stream was stopped: only the words that arrived before the cancel were kept
+    assert 0 < partial.count("word") < 200, "the stream was not stopped"
     run = orch.sessions.runs(orch.session_id)[0]
     assert run.status == "cancelled"
     assert await orch.run("go on", session_id=orch.session_id) == "still here"

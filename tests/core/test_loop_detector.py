@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from typing import Any
 
 import pytest
@@ -284,18 +283,16 @@ def test_same_narration_with_a_repeated_call_is_a_loop() -> None:
     assert actions(verdicts) == ["ok", "ok", "ok", "warn"]
 
 
-def test_similarity_of_10kb_texts_is_fast() -> None:
+def test_similarity_of_10kb_texts() -> None:
+    """Near-identical 10 kB narrations are caught (bench/loop_detector.py times this)."""
     rng = random.Random(7)
     words = ["".join(rng.choice("abcdefghij") for _ in range(rng.randint(2, 8)))
              for _ in range(500)]
     base = " ".join(rng.choice(words) for _ in range(1800))
     assert len(base) > 9000
     detector = LoopDetector()
-    start = time.perf_counter()
     verdicts = [detector.observe_assistant_text(f"{base} (attempt {i})") for i in range(20)]
-    elapsed = time.perf_counter() - start
     assert actions(verdicts)[:5] == ["ok", "ok", "warn", "ok", "stop"]
-    assert elapsed < 0.5  # ~0.5 ms per text measured; generous for slow CI machines
 
 
 # -- configuration --------------------------------------------------------------------------

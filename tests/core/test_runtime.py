@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import sys
+import threading
 from pathlib import Path
+
+import pytest
 
 from moco.core.events import (
     Error,
@@ -37,27 +40,52 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
+class Rendezvous:
+    """Tool calls meet here: each waits until ``expected`` calls have arrived. Calls that run
+    at the same time all meet; calls run one after another never do (the first waits in vain
+    until :data:`HANG_GUARD`, a timeout against hangs, not a measured bound)."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.arrived: list[str] = []
+        self.everyone = threading.Event()
+        self._lock = threading.Lock()
+
+    def arrive(self, name: str) -> None:
+        with self._lock:
+            self.arrived.append(name)
+            if len(self.arrived) >= self.expected:
+                self.everyone.set()
+
+
+HANG_GUARD = 10.0
+MEETING = Rendezvous(1)  # a test that uses the meeting tools puts its own here
+
+
 @tool
-async def slow_echo(text: str, seconds: float = 0.3) -> str:
-    """Echo after a delay.
+async def meet(text: str) -> str:
+    """Wait in the event loop until every expected call has started, then echo.
 
     Args:
         text: What to echo.
-        seconds: How long to wait.
     """
-    await asyncio.sleep(seconds)
-    return text
+    MEETING.arrive(text)
+    for _ in range(int(HANG_GUARD / 0.01)):
+        if MEETING.everyone.is_set():
+            return text
+        await asyncio.sleep(0.01)
+    return f"{text} waited alone"
 
 
 @tool
-def blocking_sleep(seconds: float) -> str:
-    """Sleep in a thread.
+def meet_in_thread(text: str) -> str:
+    """Block a worker thread until every expected call has started, then echo.
 
     Args:
-        seconds: How long.
+        text: What to echo.
     """
-    time.sleep(seconds)
-    return "slept"
+    MEETING.arrive(text)
+    return text if MEETING.everyone.wait(HANG_GUARD) else f"{text} waited alone"
 
 
 @tool
@@ -72,7 +100,7 @@ def explode(reason: str) -> str:
     raise RuntimeError(reason)
 
 
-TOOLS = [get_tool(f) for f in (add, slow_echo, blocking_sleep, explode)]
+TOOLS = [get_tool(f) for f in (add, meet, meet_in_thread, explode)]
 
 
 def runtime(server: ScriptedOpenAIServer, tmp_path: Path, **options: object) -> AgentRuntime:
@@ -107,18 +135,22 @@ async def test_tool_call_then_answer(scripted_openai: ScriptedOpenAIServer, tmp_
     assert sum(isinstance(e, MessageCompleted) for e in events) == 3
 
 
-async def test_parallel_tool_calls_overlap(scripted_openai: ScriptedOpenAIServer, tmp_path: Path):
+async def test_parallel_tool_calls_overlap(
+    scripted_openai: ScriptedOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Two async tools and one blocking tool of one turn run at the same time: each waits
+    for the other two to start, which only happens when none waits for another to finish."""
+    meeting = Rendezvous(3)
+    monkeypatch.setattr(sys.modules[__name__], "MEETING", meeting)
     scripted_openai.add(
-        Reply.calls(ToolCall("slow_echo", {"text": "a"}), ToolCall("slow_echo", {"text": "b"}),
-                    ToolCall("blocking_sleep", {"seconds": 0.3})),
+        Reply.calls(ToolCall("meet", {"text": "a"}), ToolCall("meet", {"text": "b"}),
+                    ToolCall("meet_in_thread", {"text": "c"})),
         Reply.say("done"))
-    started = time.perf_counter()
     events, messages = await collect(runtime(scripted_openai, tmp_path))
-    elapsed = time.perf_counter() - started
-    assert elapsed < 0.8, f"three 0.3 s tools took {elapsed:.2f} s: not concurrent"
     assert sum(isinstance(e, ToolCallStarted) for e in events) == 3
+    assert sorted(meeting.arrived) == ["a", "b", "c"]
     results = messages[2].tool_results
-    assert [r.content for r in results] == ["a", "b", "slept"]  # call order, not finish order
+    assert [r.content for r in results] == ["a", "b", "c"]  # call order, and nobody waited alone
 
 
 async def test_tool_failures_become_results(scripted_openai: ScriptedOpenAIServer, tmp_path: Path):

@@ -5,7 +5,6 @@ Fake tokens are assembled from pieces so that secret scanners do not flag this f
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -387,25 +386,22 @@ def test_invalid_extra_pattern() -> None:
         Redactor(extra_patterns=["(unclosed"])
 
 
-# -- speed ----------------------------------------------------------------------------------
+# -- large and pathological inputs (their speed is measured by bench/redaction.py) ----------
 
 
-def test_one_megabyte_is_fast() -> None:
+def test_one_megabyte_without_secrets_is_unchanged() -> None:
     chunk = PROSE + PYTHON + GIT_LOG + IDENTIFIERS
     text = (chunk * (1_000_000 // len(chunk) + 1))[:1_000_000]
     redactor = Redactor([OPENAI_PROJECT, "configured-key-123456"])
-    start = time.perf_counter()
     assert redactor.redact(text) == text
-    elapsed = time.perf_counter() - start
-    assert elapsed < 1.0  # ~20 ms measured; the bound only catches runaway backtracking
 
 
 @pytest.mark.parametrize("text", ["token=" * 50_000, "password=" * 50_000, "sk-" * 100_000,
                                   "http://" + "a:" * 100_000, '"password": "' * 30_000])
-def test_pathological_inputs_stay_linear(text: str) -> None:
-    start = time.perf_counter()
-    Redactor().redact(text)
-    assert time.perf_counter() - start < 1.0
+def test_pathological_inputs_finish(text: str) -> None:
+    """Finishing is the check: runaway backtracking on repeated prefixes of secret patterns
+    shows as a hanging test here and as a jump in bench/redaction.py."""
+    assert isinstance(Redactor().redact(text), str)
 
 
 # -- files -----------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,14 @@ from moco.tools.context import ToolContext
 from moco.tools.shell import execute_bash
 
 # the shell, then two children: one in the background, one in the foreground
-SPAWN = "echo $$ > pids; sleep 30 & echo $! >> pids; sleep 30 & echo $! >> pids; echo started; wait"
+SPAWN = "echo $$ > pids; sleep 60 & echo $! >> pids; sleep 60 & echo $! >> pids; echo started; wait"
+#: seconds after which a test gives up waiting for the tool: a guard against hangs (a tool that
+#: waited for SPAWN's children to end by themselves would take 60 s), never a measured bound
+HANG_GUARD = 30
+
+
+async def guarded(call: Any) -> Any:
+    return await asyncio.wait_for(call, HANG_GUARD)
 
 
 def _alive(pid: int) -> bool:
@@ -45,9 +51,8 @@ async def test_output_exit_code_and_working_dir(run: Any, workdir: Path) -> None
 
 
 async def test_stdin_is_closed(run: Any) -> None:
-    started = time.monotonic()
+    # with stdin open, cat would wait for input until the timeout and the result would say so
     assert await run(execute_bash, command="cat; echo done", timeout=10) == "done"
-    assert time.monotonic() - started < 5
 
 
 async def test_context_env_is_added(ctx: ToolContext, run: Any) -> None:
@@ -65,9 +70,7 @@ async def test_large_output_is_truncated_with_marker(ctx: ToolContext, run: Any)
 
 
 async def test_timeout_kills_the_whole_process_group(run: Any, workdir: Path) -> None:
-    started = time.monotonic()
-    result = await run(execute_bash, command=SPAWN, timeout=1)
-    assert time.monotonic() - started < 5
+    result = await guarded(run(execute_bash, command=SPAWN, timeout=1))
     assert result.startswith("started")
     assert "timed out after 1s; the command and its process group were killed" in result
     pids = _pids(workdir)
@@ -79,15 +82,13 @@ async def test_cancellation_kills_the_process_group(ctx: ToolContext, run: Any) 
     assert ctx.cancelled is not None
     loop = asyncio.get_running_loop()
     loop.call_later(0.5, ctx.cancelled.set)
-    started = time.monotonic()
-    result = await run(execute_bash, command=SPAWN, timeout=60)
-    assert time.monotonic() - started < 5
+    result = await guarded(run(execute_bash, command=SPAWN, timeout=120))
     assert "cancelled by the user; the command and its process group were killed" in result
     assert not any(_alive(pid) for pid in _pids(ctx.working_dir))
 
 
 async def test_cancelling_the_tool_task_kills_the_group(run: Any, workdir: Path) -> None:
-    task = asyncio.ensure_future(run(execute_bash, command=SPAWN, timeout=60))
+    task = asyncio.ensure_future(run(execute_bash, command=SPAWN, timeout=120))
     for _ in range(100):
         if (workdir / "pids").exists() and len(_pids(workdir)) == 3:
             break
@@ -109,11 +110,11 @@ async def test_sigterm_ignored_gets_sigkill(
 
 
 async def test_background_children_do_not_block(run: Any, workdir: Path) -> None:
-    started = time.monotonic()
-    result = await run(execute_bash, command="sleep 5 & echo $! > pids; echo bg")
-    assert time.monotonic() - started < 3
+    result = await guarded(run(execute_bash, command="sleep 60 & echo $! > pids; echo bg"))
     assert result.startswith("bg\n[background processes are still running")
-    os.kill(_pids(workdir)[0], 15)
+    [background] = _pids(workdir)
+    assert _alive(background), "the tool waited for the background process to end"
+    os.kill(background, 15)
 
 
 async def test_timeout_is_capped(run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
