@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from moco.core.messages import Message
+from moco.messages import Message
 
 RunStatus = Literal["completed", "max_turns", "error", "cancelled", "blocked", "stopped"]
 

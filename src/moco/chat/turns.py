@@ -17,8 +17,8 @@ from typing import Any, TextIO, TypeVar
 
 from moco.cancellation import CancelScope
 from moco.chat.state import ChatState
-from moco.core.events import root_finish
 from moco.errors import Cancelled, MocoError
+from moco.events import root_finish
 
 T = TypeVar("T")
 

@@ -89,7 +89,7 @@ def run_command(
 async def render_run(orchestrator: Orchestrator, task: str, session_id: str | None, *,
                      stream: bool, verbose: bool, json_output: bool) -> str:
     """Run ``task`` and render its events; returns the run's status."""
-    from moco.core.events import root_finish
+    from moco.events import root_finish
     from moco.ui.console import ConsoleRenderer, JsonRenderer
 
     renderer: ConsoleRenderer | JsonRenderer

@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from moco.core.context_windows import ContextWindows
-from moco.core.messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
 from moco.errors import ProviderError
+from moco.messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
 from moco.providers.base import ModelRequest, Provider, ToolSchema
 
 __all__ = [

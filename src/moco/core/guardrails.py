@@ -264,14 +264,6 @@ class Guardrails:
             "turned off from a tool call; if the user really wants this, they can run it."
         )
 
-    def check_tool_call_count(self, count: int) -> GuardrailResult:
-        limit = self.max_tool_calls_per_turn
-        if limit is not None and count > limit:
-            return GuardrailResult.block(
-                f"{count} tool calls in one turn, over the limit of {limit}"
-            )
-        return GuardrailResult.allow()
-
 
 def _name(fn: Validator) -> str:
     return str(getattr(fn, "__qualname__", None) or repr(fn))

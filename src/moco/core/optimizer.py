@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from moco.core.messages import Message
 from moco.errors import ProviderError
+from moco.messages import Message
 from moco.providers.base import ModelRequest, Provider
 
 Method = Literal["model", "lexical"]

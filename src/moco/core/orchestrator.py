@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from moco.config import ProviderSettings, load_environment, resolve_provider
-from moco.core.events import Event, RunFinished, RunIdentity, new_run_id, root_finish
-from moco.core.messages import Message
 from moco.errors import ConfigError, GuardrailBlocked, MaxTurnsExceeded, MocoError
+from moco.events import Event, RunFinished, RunIdentity, new_run_id, root_finish
+from moco.messages import Message
 from moco.profiles import AgentSpec, Profile, load_profile
 from moco.profiles.prompt import default_variables, project_instructions, render_prompt
 from moco.providers.base import Provider
@@ -29,12 +29,12 @@ from moco.tools.selection import select_tools
 if TYPE_CHECKING:
     from moco.core.checkpoint import FileTracker
     from moco.core.context_compressor import CarryOver, ContextCompressor
-    from moco.core.events import ContextCompressed
     from moco.core.guardrails import Guardrails
     from moco.core.loop_detector import LoopDetector
     from moco.core.mcp_client import MCPClient
     from moco.core.permissions import Approver
     from moco.core.policy import ToolPolicy
+    from moco.events import ContextCompressed
     from moco.skills.registry import SkillRegistry
     from moco.storage.session_logger import SessionLogger
 
@@ -234,7 +234,7 @@ class Orchestrator:
 
     async def _blocked(self, identity: RunIdentity, task: str,
                        reason: str) -> AsyncIterator[Event]:
-        from moco.core.events import Error, RunStarted
+        from moco.events import Error, RunStarted
 
         ids = identity.fields()
         yield RunStarted(**ids, task=task, model=self.settings.model,
@@ -394,9 +394,9 @@ class Orchestrator:
 
     async def compact(self, session_id: str | None = None) -> ContextCompressed | None:
         """Summarize the session's history now (``/compact``); returns what happened."""
-        from moco.core.events import ContextCompressed
         from moco.core.recorder import SessionRecorder
         from moco.core.team import TeamRun
+        from moco.events import ContextCompressed
 
         session_id = session_id or self.session_id
         if session_id is None:
@@ -471,7 +471,7 @@ class Orchestrator:
     async def _prepare_tools(self, identity: RunIdentity) -> list[Event]:
         """Start MCP servers (once) and list their tools; failures become warnings of the
         run about to start (``identity``)."""
-        from moco.core.events import Warning
+        from moco.events import Warning
 
         ids = identity.fields()
         warnings: list[Event] = [Warning(**ids, message=f"skipped agent: {p}")

@@ -85,7 +85,6 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import yaml
 
 from moco.config import moco_home
-from moco.core.events import leaf_name
 from moco.core.permission_calls import Item, advice, call_items, denial, describe_call, grants_text
 from moco.core.permission_rules import (
     Action,
@@ -97,9 +96,10 @@ from moco.core.permission_rules import (
     rules_from_strings,
 )
 from moco.core.policy import ToolDecision
+from moco.events import leaf_name
 
 if TYPE_CHECKING:
-    from moco.core.messages import ToolCallPart
+    from moco.messages import ToolCallPart
     from moco.profiles.loader import AgentSpec, Profile
     from moco.tools.base import Tool
     from moco.tools.context import ToolContext

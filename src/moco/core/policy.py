@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from moco.core.messages import ToolCallPart
+from moco.messages import ToolCallPart
 from moco.tools.base import Tool
 from moco.tools.context import ToolContext
 

@@ -7,7 +7,7 @@ flight. A cancelled turn keeps its partial answer, stored with status ``cancelle
 
 from __future__ import annotations
 
-from moco.core.events import (
+from moco.events import (
     ContextCompressed,
     Event,
     MessageCompleted,
@@ -16,7 +16,7 @@ from moco.core.events import (
     TextDelta,
     UsageReported,
 )
-from moco.core.messages import Message, TextPart
+from moco.messages import Message, TextPart
 from moco.storage.session_logger import SessionLogger, TranscriptStore
 
 

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from moco.core.context_compressor import CarryOver, ContextCompressor
-from moco.core.events import (
+from moco.core.loop_detector import LoopDetector, LoopVerdict
+from moco.core.policy import ToolPolicy, check_all
+from moco.errors import MocoError, ProviderError, ToolError
+from moco.events import (
     ContextCompressed,
     Error,
     Event,
@@ -29,10 +32,7 @@ from moco.core.events import (
     Warning,
     new_run_id,
 )
-from moco.core.loop_detector import LoopDetector, LoopVerdict
-from moco.core.messages import Message, ToolCallPart, ToolResultPart
-from moco.core.policy import ToolPolicy, check_all
-from moco.errors import MocoError, ProviderError, ToolError
+from moco.messages import Message, ToolCallPart, ToolResultPart
 from moco.providers.base import (
     Finish,
     ModelRequest,

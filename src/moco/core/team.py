@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from moco.cancellation import CancelFlag
 from moco.config import ProviderSettings
-from moco.core.events import (
+from moco.core.runtime import AgentRuntime
+from moco.errors import ToolError
+from moco.events import (
     PATH_SEPARATOR,
     AgentDelegated,
     AgentReturned,
@@ -24,9 +26,7 @@ from moco.core.events import (
     child_path,
     new_run_id,
 )
-from moco.core.messages import Message
-from moco.core.runtime import AgentRuntime
-from moco.errors import ToolError
+from moco.messages import Message
 from moco.profiles import AgentSpec
 from moco.providers.base import Provider
 from moco.tools.base import ToolRegistry
@@ -105,8 +105,8 @@ class TeamRun:
     async def optimize(self, spec: AgentSpec, task: str, identity: RunIdentity) -> list[Event]:
         """Run the optimizer for the primary agent (whose run is ``identity``); returns the
         events to show."""
-        from moco.core.events import AgentsSelected, UsageReported
         from moco.core.optimizer import select_agents
+        from moco.events import AgentsSelected, UsageReported
 
         candidates = {name: self.profile.agents[name].description
                       for name in self.delegable(spec)}

@@ -8,7 +8,7 @@ gone, so a session always reopens and continues.
 
 from __future__ import annotations
 
-from moco.core.messages import Message, ToolResultPart
+from moco.messages import Message, ToolResultPart
 
 INTERRUPTED = "[interrupted: this call did not finish (the run was cancelled or stopped)]"
 

@@ -37,7 +37,8 @@ from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from moco import __version__
-from moco.core.events import (
+from moco.errors import MocoError
+from moco.events import (
     AgentDelegated,
     AgentReturned,
     Error,
@@ -47,7 +48,6 @@ from moco.core.events import (
     ToolCallStarted,
     leaf_name,
 )
-from moco.errors import MocoError
 
 if TYPE_CHECKING:
     from moco.core.mcp_client import MCPClient

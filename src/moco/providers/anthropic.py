@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from moco.core.messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
 from moco.errors import ProviderError
+from moco.messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
 from moco.providers.base import (
     Finish,
     ModelRequest,

@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from moco.core.messages import Message, ToolCallPart
 from moco.errors import ProviderError
+from moco.messages import Message, ToolCallPart
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +218,7 @@ class Provider(ABC):
 
 
 def assistant_message(text: str, calls: list[ToolCallPart]) -> Message:
-    from moco.core.messages import TextPart
+    from moco.messages import TextPart
 
     parts: list[Any] = [TextPart(text)] if text else []
     parts.extend(calls)

@@ -17,8 +17,8 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
-from moco.core.messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
 from moco.errors import ProviderError
+from moco.messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
 from moco.providers.base import (
     Finish,
     ModelRequest,

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from moco.core.messages import ImagePart, Part, TextPart, ToolCallPart, ToolResultPart
+from moco.messages import ImagePart, Part, TextPart, ToolCallPart, ToolResultPart
 
 if TYPE_CHECKING:
     from moco.storage.session_logger import MessageRecord, RunRecord, SessionRecord

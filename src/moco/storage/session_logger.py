@@ -21,8 +21,8 @@ from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from moco.core.messages import Message
 from moco.errors import ConfigError, MocoError
+from moco.messages import Message
 from moco.storage.db import Database, open_database, utcnow
 from moco.storage.export import render_markdown
 from moco.storage.owner import current_owner, owner_is_alive

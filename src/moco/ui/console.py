@@ -9,7 +9,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-from moco.core.events import (
+from moco.events import (
     AgentDelegated,
     AgentReturned,
     AgentsSelected,
