@@ -425,3 +425,33 @@ async def test_empty_summary_is_a_provider_error(
     compressor = ContextCompressor(provider(scripted_openai), "gpt-4o", window=2000)
     with pytest.raises(ProviderError, match="empty summary"):
         await compressor.compress(SYSTEM, long_history(), tools=TOOLS)
+
+
+async def test_second_and_third_compression_in_one_turn_keep_the_instruction_verbatim(
+) -> None:
+    """One long agent run compressed three times: the user's task, summarized by the first
+    compression, stays word for word in the carried-over block of every later one."""
+    answers = iter(f"summary {n}" for n in range(1, 50))
+    with ScriptedOpenAIServer(lambda request: Reply.say(next(answers))) as server:
+        await _compress_three_times(server)
+
+
+async def _compress_three_times(scripted_openai: ScriptedOpenAIServer) -> None:
+    task = "Audit every file under src/ and report problems, keeping `make lint` green."
+    history = [Message.user(task)]
+    compressor = ContextCompressor(provider(scripted_openai), "gpt-4o", window=2000,
+                                   tool_output_chars=200)
+    steps = iter(range(100))
+    for _round in range(3):
+        for i in [next(steps) for _ in range(8)]:
+            history.extend(tool_turn(i)[1:3])
+        result = await compressor.compress(SYSTEM, history, tools=TOOLS)
+        assert result.compressed
+        history = result.messages
+        every_text = "\n".join(part.text for m in history for part in m.parts
+                               if isinstance(part, TextPart))
+        assert every_text.count(task) == 1
+        assert history[1].text.startswith(CARRY_HEADER) and task in history[1].text
+        assert_pairs(history[2:])
+    summaries = [r for r in scripted_openai.requests if prompt_text(r).count("summary 1")]
+    assert summaries  # the later compressions folded in the earlier summaries

@@ -45,6 +45,7 @@ __all__ = [
 
 SUMMARY_HEADER = "Summary of the earlier conversation:"
 CARRY_HEADER = "Carried over from the earlier conversation (still in force):"
+LATEST_HEADER = "## The user's latest instructions (verbatim)"
 
 #: flat cost of one image: providers charge ~85-1,600 tokens depending on size and detail
 IMAGE_TOKENS = 1_200
@@ -357,18 +358,34 @@ def carry_over_text(carry: CarryOver) -> str:
         names = "\n".join(f"- {name}" for name in carry.skills)
         sections.append(f"## Loaded skills (their instructions still apply)\n{names}")
     if carry.latest_user_instructions and carry.latest_user_instructions.strip():
-        sections.append("## The user's latest instructions (verbatim)\n"
-                        f"{carry.latest_user_instructions}")
+        sections.append(f"{LATEST_HEADER}\n{carry.latest_user_instructions}")
     if not sections:
         return ""
     return CARRY_HEADER + "\n\n" + "\n\n".join(sections)
 
 
 def _latest_user_text(messages: Sequence[Message]) -> str | None:
+    """The user's most recent instruction: the last user message, or, when an earlier
+    compression already summarized it, the verbatim copy its carried-over block holds (so a
+    second and third compression in one turn carry it on word for word)."""
     for message in reversed(messages):
-        if message.role == "user" and not is_compression_message(message) and message.text:
+        if message.role != "user" or not message.text:
+            continue
+        if not is_compression_message(message):
             return message.text
+        carried = _carried_instruction(message.text)
+        if carried is not None:
+            return carried
     return None
+
+
+def _carried_instruction(text: str) -> str | None:
+    """The latest-instructions section of a carried-over block (always its last section)."""
+    if not text.startswith(CARRY_HEADER):
+        return None
+    marker = f"\n\n{LATEST_HEADER}\n"
+    _head, found, instruction = text.partition(marker)
+    return instruction if found and instruction.strip() else None
 
 
 def default_summary_tokens(window: int) -> int:
