@@ -76,6 +76,8 @@ class _StreamState:
     output_tokens: int = 0
     stop_reason: str | None = None
     stopped: bool = False
+    #: finished tool calls, handed out only once the message has stopped
+    ready: list[ToolCallPart] = field(default_factory=list)
 
 
 class AnthropicProvider(Provider):
@@ -156,10 +158,14 @@ class AnthropicProvider(Provider):
                 produced = self._block_event(kind, event, state)
                 if produced is not None:
                     yield produced
+        if not state.stopped or state.stop_reason is None:
+            # cut before the finish marker: retried like a 5xx; its tool calls are not handed
+            # out, they may be incomplete
+            raise self.error_for(None, "the stream ended before the answer did", connection=True)
+        for call in state.ready:
+            yield ToolCallReady(call)
         for index in sorted(state.calls):
             yield ToolCallReady(state.calls[index].part())
-        if not state.stopped or state.stop_reason is None:
-            raise self.error_for(None, "the stream ended before the answer did", connection=True)
         yield UsageChunk(state.input_tokens, state.output_tokens)
         yield Finish(_FINISH.get(state.stop_reason, state.stop_reason))
 
@@ -182,7 +188,7 @@ class AnthropicProvider(Provider):
         elif kind == "content_block_stop":
             pending = state.calls.pop(event.index, None)
             if pending is not None:
-                return ToolCallReady(pending.part())
+                state.ready.append(pending.part())
         return None
 
     @staticmethod

@@ -160,7 +160,7 @@ class GeminiProvider(Provider):
     async def _translate(self, stream: Any) -> AsyncIterator[ProviderEvent]:
         finish: str | None = None
         usage: Any = None
-        calls = 0
+        calls: list[ToolCallPart] = []  # handed out once the stream has finished
         async for chunk in stream:
             usage = chunk.usage_metadata or usage
             feedback = chunk.prompt_feedback
@@ -170,17 +170,18 @@ class GeminiProvider(Provider):
                 content = candidate.content
                 for part in (content.parts if content is not None else None) or []:
                     if part.function_call is not None:
-                        yield ToolCallReady(self._call(part))
-                        calls += 1
+                        calls.append(self._call(part))
                     elif part.text and not part.thought:
                         yield TextChunk(part.text)
                 if candidate.finish_reason:
-                    finish = _finish_reason(_enum_name(candidate.finish_reason), calls)
+                    finish = _finish_reason(_enum_name(candidate.finish_reason), len(calls))
+        if finish is None:  # cut before the finish marker: retried like a 5xx
+            raise self.error_for(None, "the stream ended before the answer did", connection=True)
+        for call in calls:
+            yield ToolCallReady(call)
         if usage is not None:
             output = (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
             yield UsageChunk(usage.prompt_token_count or 0, output)
-        if finish is None:
-            raise self.error_for(None, "the stream ended before the answer did", connection=True)
         yield Finish(finish)
 
     def _call(self, part: Any) -> ToolCallPart:

@@ -110,14 +110,14 @@ class OpenAICompatProvider(Provider):
                             slot.arguments.append(call_delta.function.arguments)
                 if choice.finish_reason:
                     finish = _FINISH.get(choice.finish_reason, choice.finish_reason)
+        if finish is None:  # cut before the finish marker: retried like a 5xx
+            raise self.error_for(None, "the stream ended before the answer did", connection=True)
         for index in sorted(pending):
             slot = pending[index]
             call_id = slot.id or f"call_{index}"
             yield ToolCallReady(parse_tool_arguments(call_id, slot.name, "".join(slot.arguments)))
         if for_usage is not None:
             yield UsageChunk(for_usage.prompt_tokens or 0, for_usage.completion_tokens or 0)
-        if finish is None:
-            raise self.error_for(None, "the stream ended before the answer did", connection=True)
         yield Finish(finish)
 
 

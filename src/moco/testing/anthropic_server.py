@@ -121,6 +121,8 @@ class ScriptedAnthropicServer(ScriptedServer):
             yield "event: content_block_delta\ndata: {not json at all\n\n"
         for index, block in enumerate(self._blocks(reply)):
             yield from self._block_events(index, block, reply)
+        if reply.cut:
+            return  # no message_delta with a stop reason, no message_stop
         stop_reason = self._stop_reason(reply)
         if stop_reason.endswith("_error"):
             error = {"type": stop_reason, "message": reply.error_message}

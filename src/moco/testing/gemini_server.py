@@ -136,6 +136,8 @@ class ScriptedGeminiServer(ScriptedServer):
         calls = self._call_parts(reply)
         if calls:
             yield sse({**self._envelope(request, content(calls)), "usageMetadata": prompt_only})
+        if reply.cut:
+            return  # no candidate with a finishReason
         final = {**content([{"text": ""}]), "finishReason": self._finish(reply)}
         yield sse({**self._envelope(request, final), "usageMetadata": self._usage(reply)})
 

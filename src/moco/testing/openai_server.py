@@ -91,6 +91,8 @@ class ScriptedOpenAIServer(ScriptedServer):
             for part in (arguments[:middle], arguments[middle:]):
                 if part:
                     yield chunk({"tool_calls": [{"index": index, "function": {"arguments": part}}]})
+        if reply.cut:
+            return  # no chunk with a finish_reason, no usage, no [DONE]
         yield chunk({}, reply.stop_reason)
         include_usage = (request.body.get("stream_options") or {}).get("include_usage")
         if include_usage:

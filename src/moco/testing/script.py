@@ -35,6 +35,9 @@ class Reply:
     - ``latency``: seconds to wait before answering; ``chunk_delay``: between stream chunks;
     - ``malformed``: send a body/chunk that is not valid JSON;
     - ``drop``: close the connection in the middle of the answer;
+    - ``cut``: stream the whole content (text deltas, tool-call deltas) and then end the
+      stream cleanly without the provider's finish marker, as a proxy or a provider that
+      gives up mid-answer does;
     - ``finish_reason``: override the reported stop reason (``stop``, ``length`` ...).
     """
 
@@ -49,6 +52,7 @@ class Reply:
     chunk_delay: float = 0.0
     malformed: bool = False
     drop: bool = False
+    cut: bool = False
     finish_reason: str | None = None
 
     @classmethod
