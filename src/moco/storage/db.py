@@ -192,6 +192,16 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX runs_running ON runs (owner) WHERE status = 'running';
         UPDATE runs SET status = 'interrupted' WHERE status = 'running';
     """),
+    # the todo list, loaded skills and /model choice of a session (storage/session_state),
+    # and the same record in each checkpoint
+    Migration("007_session_state", """
+        CREATE TABLE session_state (
+            session_id TEXT PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
+            state      TEXT NOT NULL DEFAULT '{}',
+            updated_at TEXT NOT NULL
+        );
+        ALTER TABLE checkpoints ADD COLUMN state TEXT;
+    """),
 ]
 
 
