@@ -273,6 +273,11 @@ def switch_model(orchestrator: Orchestrator, spec: str) -> ProviderSettings:
     orchestrator.settings = settings
     # an explicit choice wins over the agents' own ``model:`` (as -m does)
     orchestrator._explicit_model = True
+    # and belongs to the session: stored now, taken up again by ``moco chat -s``
+    from moco.storage.session_state import ModelChoice
+
+    orchestrator.model_choice = ModelChoice(settings.name, settings.model)
+    orchestrator.save_session_state()
     return settings
 
 
@@ -302,6 +307,7 @@ def rebuild_with_profile(orchestrator: Orchestrator, profile: str) -> Orchestrat
     )
     rebuilt.settings = settings
     rebuilt._explicit_model = orchestrator._explicit_model
+    rebuilt.model_choice = orchestrator.model_choice
     return rebuilt
 
 

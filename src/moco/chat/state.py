@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from moco.cancellation import CancelScope
+from moco.storage.session_state import STATE_KEYS
 
 if TYPE_CHECKING:
     from moco.core.orchestrator import Orchestrator
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from moco.ui.console import ConsoleRenderer
 
 #: what ``orchestrator.state`` keeps for one session (the todo list, the skills loaded)
-SESSION_STATE_KEYS = ("todos", "loaded_skills")
+SESSION_STATE_KEYS = STATE_KEYS
 
 
 class ChatState:
@@ -46,6 +47,10 @@ class ChatState:
         self.tokens: tuple[int, int] = (0, 0)
         self.session_label = ""
         orchestrator.session_id = session_id
+        if session_id is not None:  # its todos, skills and /model choice, before the first turn
+            note = orchestrator.restore_session_state(session_id)
+            if note:
+                self.say(f"note: {note}")
         self.refresh()
 
     # -- output -------------------------------------------------------------------------------

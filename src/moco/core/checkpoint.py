@@ -1,11 +1,14 @@
 """Checkpoints of a session: rewind the conversation *and* the files the agents changed.
 
 Claude Code calls it rewind, OpenCode undo. A **checkpoint** remembers a point of a session:
-the ``seq`` of its last message, the todo list, the working directory, profile and model, and
+the ``seq`` of its last message, the session's state (todo list, loaded skills and ``/model``
+choice, see :mod:`moco.storage.session_state`), the working directory, profile and model, and
 a *manifest* — the content hash of every file the agents have written or edited since the
 session began. Restoring it truncates the transcript after that ``seq`` (later checkpoints go
 too: their messages are gone) and puts every such file back as it was at the checkpoint;
-files created after it are deleted.
+files created after it are deleted. The todo list and the loaded skills come back as they
+were (in the session store too, so the next ``moco run -c`` sees them); the model in use stays
+as it is — the result names the checkpoint's model, and switching back is the caller's choice.
 
 How files are tracked
     :class:`FileTracker` is handed to the tools as ``ToolContext.on_file_change``: ``write_file``
@@ -45,6 +48,8 @@ from typing import TYPE_CHECKING, Any
 
 from moco.errors import ConfigError, MocoError
 from moco.storage.db import utcnow
+from moco.storage.session_state import TODOS_KEY as STATE_TODOS_KEY
+from moco.storage.session_state import ModelChoice, SessionState, SessionStateStore
 
 if TYPE_CHECKING:
     from moco.core.orchestrator import Orchestrator
@@ -55,7 +60,7 @@ MAX_TRACKED_BYTES = 10 * 1024 * 1024
 TOO_LARGE = "!too-large"
 UNREADABLE = "!unreadable"
 #: where the todo tool keeps its list in ``ToolContext.state``
-TODOS_KEY = "todos"
+TODOS_KEY = STATE_TODOS_KEY
 AUTO_PREFIX = "cp-"
 MAX_NAME_CHARS = 100
 
@@ -91,6 +96,8 @@ class CheckpointRecord:
     #: absolute path -> state, for every file the agents changed before this checkpoint
     manifest: Manifest
     created_at: str
+    #: the session's todo list, loaded skills and /model choice then (None: not recorded)
+    state: SessionState | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,6 +119,11 @@ class RestoreResult:
     @property
     def todos(self) -> Todos | None:
         return self.checkpoint.todos
+
+    @property
+    def loaded_skills(self) -> list[str] | None:
+        state = self.checkpoint.state
+        return None if state is None else state.skill_names
 
     @property
     def working_dir(self) -> str | None:
@@ -264,6 +276,7 @@ class CheckpointManager:
         self.session_id = session_id
         self.tracker = tracker if tracker is not None else FileTracker(sessions, session_id)
         self.db = sessions.db
+        self.states = SessionStateStore(sessions.db)
 
     # -- saving -------------------------------------------------------------------------------
     def save(
@@ -274,14 +287,18 @@ class CheckpointManager:
         working_dir: str | Path | None = None,
         profile: str | None = None,
         model: str | None = None,
+        model_choice: ModelChoice | None = None,
     ) -> CheckpointRecord:
         """Remember this point of the session; ``name`` defaults to ``cp-1``, ``cp-2`` ...
 
-        ``state`` is the tools' shared state (its todo list is kept); ``working_dir``,
+        ``state`` is the tools' shared state (its todo list and loaded skills are kept, with
+        ``model_choice``); without it, the session's stored state is kept. ``working_dir``,
         ``profile`` and ``model`` default to the session's.
         """
         session = self.sessions.require_session(self.session_id)
-        todos = _todos(state)
+        kept = (SessionState.capture(state, model_choice) if state is not None
+                else self.states.load(self.session_id))
+        todos = None if kept is None else [dict(item) for item in kept.todos]
         folder = str(working_dir) if working_dir is not None else session.working_dir
         with self.db.transaction() as conn:
             chosen = self._auto_name(conn) if name is None else _check_name(name)
@@ -290,11 +307,12 @@ class CheckpointManager:
             try:
                 conn.execute(
                     "INSERT INTO checkpoints (session_id, name, seq, todos, working_dir,"
-                    " profile, model, manifest, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " profile, model, manifest, created_at, state)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (self.session_id, chosen, self.sessions.last_seq(self.session_id),
                      None if todos is None else _dump(todos), folder,
                      profile or session.profile, model or session.model, _dump(manifest),
-                     utcnow()),
+                     utcnow(), None if kept is None else kept.to_json()),
                 )
             except sqlite3.IntegrityError as exc:
                 raise _duplicate(chosen) from exc
@@ -390,8 +408,23 @@ class CheckpointManager:
             conn.execute("DELETE FROM checkpoints WHERE session_id = ? AND seq > ?",
                          (self.session_id, checkpoint.seq))
             self._collect_garbage(conn)
+            rewound = self._state_at(checkpoint)
+            if rewound is not None:
+                self.states.save(self.session_id, rewound, conn)
         return RestoreResult(checkpoint, restored, removed, skipped, dropped,
                              plan.checkpoints_dropped, applied=True)
+
+    def _state_at(self, checkpoint: CheckpointRecord) -> SessionState | None:
+        """The session's state after restoring ``checkpoint``: its todo list and loaded
+        skills, the model choice of now (None when the checkpoint recorded nothing)."""
+        current = self.states.load(self.session_id) or SessionState()
+        kept = checkpoint.state
+        if kept is None and checkpoint.todos is None:
+            return None
+        if kept is None:  # saved before the state was recorded: the todo list only
+            return SessionState(tuple(checkpoint.todos or ()), current.loaded_skills,
+                                current.model)
+        return SessionState(kept.todos, kept.loaded_skills, current.model)
 
     def _forget_compaction_after(self, seq: int) -> None:
         """A compaction summary covering messages after ``seq`` summarizes dropped messages:
@@ -446,18 +479,22 @@ def save_checkpoint(orchestrator: Orchestrator, name: str | None = None) -> Chec
     return manager_for(orchestrator).save(
         name, state=orchestrator.state, working_dir=orchestrator.working_dir,
         profile=orchestrator.profile.name, model=orchestrator.settings.model,
+        model_choice=orchestrator.model_choice,
     )
 
 
 def restore_checkpoint(orchestrator: Orchestrator, name: str) -> RestoreResult:
-    """``/restore <name>``: rewind the session and files, and put the todo list back.
+    """``/restore <name>``: rewind the session and files, and put the todo list and the
+    loaded skills back (in memory and in the session store).
 
     The working directory, profile and model of the checkpoint are in the result; switching
     them is the caller's choice (a REPL may re-create its orchestrator with them).
     """
-    result = manager_for(orchestrator).restore(name)
-    if result.todos is not None:
-        orchestrator.state[TODOS_KEY] = [dict(item) for item in result.todos]
+    manager = manager_for(orchestrator)
+    result = manager.restore(name)
+    if result.checkpoint.state is not None or result.todos is not None:
+        rewound = manager.states.load(manager.session_id) or SessionState()
+        rewound.apply_to(orchestrator.state)
     return result
 
 
@@ -485,14 +522,6 @@ def _write(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def _todos(state: Mapping[str, Any] | None) -> Todos | None:
-    if state is None:
-        return None
-    todos = state.get(TODOS_KEY) or []
-    copied: Todos = json.loads(json.dumps(list(todos), default=str))
-    return copied
-
-
 def _check_name(name: str) -> str:
     name = name.strip()
     if not name:
@@ -514,6 +543,7 @@ def _record(row: sqlite3.Row) -> CheckpointRecord:
         todos=None if row["todos"] is None else json.loads(row["todos"]),
         working_dir=row["working_dir"], profile=row["profile"], model=row["model"],
         manifest=json.loads(row["manifest"]), created_at=row["created_at"],
+        state=SessionState.from_json(row["state"]),
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from moco.config import ProviderSettings, load_environment, resolve_provider
+from moco.config import ProviderSettings, load_environment, resolve_provider, split_provider_spec
 from moco.errors import ConfigError, GuardrailBlocked, MaxTurnsExceeded, MocoError
 from moco.events import Event, RunFinished, RunIdentity, new_run_id, root_finish
 from moco.messages import Message
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from moco.events import ContextCompressed
     from moco.skills.registry import SkillRegistry
     from moco.storage.session_logger import SessionLogger
+    from moco.storage.session_state import ModelChoice
 
 #: Claude Code's model aliases, meaningful only on Anthropic
 _CLAUDE_ALIASES = {
@@ -101,6 +102,11 @@ class Orchestrator:
         self.optimizer_method: Literal["model", "lexical"] = optimizer_method  # type: ignore[assignment]
         self.agent_name = self._pick_agent(agent)
         self.state: dict[str, Any] = {}
+        #: the model chosen with ``/model``, kept with the session (storage/session_state)
+        self.model_choice: ModelChoice | None = None
+        #: what the caller named (a provider, a model): a session's stored choice yields to it
+        self._caller_choice = (split_provider_spec(provider)[0], self._explicit_model)
+        self._state_session: str | None = None
         self.persist = persist
         self._sessions = session_logger
         self.session_id: str | None = None
@@ -262,6 +268,7 @@ class Orchestrator:
             return [], None
         from moco.core.recorder import SessionRecorder
 
+        fresh = session_id is None
         if session_id is None:
             session_id = self.create_session(title=" ".join(task.split())[:80])
             history: list[Message] = []
@@ -270,11 +277,55 @@ class Orchestrator:
             session_id = self.sessions.require_session(session_id).id
             history, seqs = self.load_history(session_id)
         self.session_id = session_id
+        self._bind_session_state(session_id, fresh=fresh)
         from moco.core.checkpoint import FileTracker
 
         if self.file_tracker is None or self.file_tracker.session_id != session_id:
             self.file_tracker = FileTracker(self.sessions, session_id)
         return history, SessionRecorder(self.sessions, session_id, root=root, seqs=seqs)
+
+    def _bind_session_state(self, session_id: str, *, fresh: bool) -> None:
+        """A new session starts with no todos and no loaded skills (keeping the chat's
+        ``/model`` choice); another session than the last one takes up its stored state."""
+        if fresh:
+            from moco.storage.session_state import SessionState
+
+            SessionState().apply_to(self.state)
+            self._state_session = session_id
+            self.save_session_state()
+        elif self._state_session != session_id:
+            self.restore_session_state(session_id)
+
+    def save_session_state(self) -> None:
+        """Store the session's todo list, loaded skills and ``/model`` choice (called on
+        every change, so a killed process loses nothing done before)."""
+        if self.session_id is None:
+            return
+        from moco.storage.session_state import SessionState, SessionStateStore
+
+        SessionStateStore(self.sessions.db).save(
+            self.session_id, SessionState.capture(self.state, self.model_choice))
+
+    def restore_session_state(self, session_id: str) -> str | None:
+        """Take up the stored todo list, loaded skills and ``/model`` choice of a session;
+        returns why its model could not be taken up, when it could not."""
+        from moco.storage.session_state import SessionState, SessionStateStore
+
+        stored = SessionStateStore(self.sessions.db).load(session_id) or SessionState()
+        stored.apply_to(self.state)
+        self._state_session = session_id
+        choice = stored.model
+        provider, named_model = self._caller_choice
+        if choice is None or named_model or provider not in (None, choice.provider):
+            return None  # a model or another provider named by the caller wins
+        try:
+            settings = (dataclasses.replace(self.settings, model=choice.model)
+                        if choice.provider == self.settings.name
+                        else resolve_provider(choice.label, env=self.env))
+        except ConfigError as error:
+            return f"the session's model {choice.label} is not available: {error}"
+        self.settings, self.model_choice, self._explicit_model = settings, choice, True
+        return None
 
     def load_history(self, session_id: str) -> tuple[list[Message], list[int | None]]:
         """The main conversation as the model should see it: after a compaction, the stored

@@ -71,6 +71,7 @@ class TeamRun:
             depth=depth, lineage=(*lineage, spec.name),
             on_file_change=tracker.before_change if tracker is not None else None,
             hidden_env=self.orchestrator.hidden_env,
+            on_state_change=self.orchestrator.save_session_state,
         )
         tools = self.tools_for(spec)
         mentions: Callable[[str], list[tuple[str, str]]] | None = None

@@ -14,7 +14,8 @@ Contract with the runtime (``ToolContext.state`` keys):
   order and without duplicates, of plain dicts ``{"name", "path", "allowed_tools"}``
   (JSON-serialisable). ``allowed_tools`` holds moco tool names (Claude Code names such as
   ``Read`` or ``Bash`` mapped to ``read_file`` / ``execute_bash``); a scoped entry keeps its
-  scope: ``Bash(git:*)`` -> ``execute_bash(git:*)``.
+  scope: ``Bash(git:*)`` -> ``execute_bash(git:*)``. Stored with the session when it changes
+  (``ctx.state_changed()``), so a resumed session still has its skills loaded.
 
 ``allowed-tools`` semantics (as in Claude Code): the tools a loaded skill may use **without
 asking for permission**. It is a pre-approval list, never a restriction: the agent keeps all its
@@ -246,6 +247,7 @@ def _remember(ctx: ToolContext, skill: Skill) -> None:
         }
     )
     ctx.state[LOADED_KEY] = loaded
+    ctx.state_changed()
 
 
 def _inside_workdir(ctx: ToolContext, path: Path) -> bool:

@@ -59,6 +59,9 @@ class ToolContext:
     on_file_change: Callable[[Path], None] | None = None
     #: environment variables commands must not see (moco's own API keys)
     hidden_env: frozenset[str] = frozenset()
+    #: called after a tool changed what ``state`` holds for the session (the todo list, the
+    #: loaded skills), so the session store keeps it even if the process is killed next
+    on_state_change: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self.working_dir = Path(self.working_dir).expanduser().resolve()
@@ -96,6 +99,11 @@ class ToolContext:
         tail = text[-(limit // 3) :]
         omitted = len(text) - len(head) - len(tail)
         return f"{head}\n... [truncated {omitted} characters] ...\n{tail}"
+
+    def state_changed(self) -> None:
+        """Tell the session store that ``state`` changed (tools call it after writing)."""
+        if self.on_state_change is not None:
+            self.on_state_change()
 
     @property
     def is_cancelled(self) -> bool:

@@ -1,4 +1,5 @@
-"""The session's todo list, kept in ``ctx.state["todos"]`` as plain dicts (serialisable).
+"""The session's todo list, kept in ``ctx.state["todos"]`` as plain dicts (serialisable) and
+stored with the session on every change (:mod:`moco.storage.session_state`).
 
 ``todowrite`` replaces the whole list. More than one item ``in_progress`` is accepted with a
 warning rather than refused: the list is still right, and refusing would make the model
@@ -62,6 +63,7 @@ def todowrite(ctx: ToolContext, todos: list[TodoItem]) -> str:
             used.add(data["id"])
         stored.append(data)
     ctx.state[STATE_KEY] = stored
+    ctx.state_changed()
     rendered = render_todos(stored)
     active = sum(1 for item in stored if item["status"] == "in_progress")
     if active > 1:
