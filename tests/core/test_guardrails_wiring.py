@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from moco.core.events import Error, RunFinished
+from moco.core.events import Error, RunFinished, ToolCallFinished
 from moco.core.guardrails import GuardrailAction, GuardrailResult, Guardrails
 from moco.core.orchestrator import Orchestrator
 from moco.errors import GuardrailBlocked
@@ -104,3 +104,30 @@ def test_unknown_guardrail_setting_is_a_config_error(
     with pytest.raises(ConfigError, match="shell_denny"):
         Orchestrator(profile="typo", provider="openai", working_dir=tmp_path,
                      env=env_for(scripted_openai))
+
+
+async def test_max_tool_calls_per_turn_is_enforced_in_a_run(
+    scripted_openai: ScriptedOpenAIServer, tmp_path: Path
+) -> None:
+    """The model asks for four reads in one turn with a limit of two: the first two run, the
+    other two are answered with the limit and never run; the run goes on."""
+    for name in "abcd":
+        (tmp_path / f"{name}.txt").write_text(f"contents of {name}")
+    scripted_openai.add(
+        Reply.calls(*(ToolCall("read_file", {"path": f"{name}.txt"}) for name in "abcd")),
+        Reply.say("read two of them"))
+    orch = Orchestrator(provider="openai", working_dir=tmp_path, env=env_for(scripted_openai),
+                        guardrails=Guardrails(max_tool_calls_per_turn=2))
+    events = [e async for e in orch.events("read all four")]
+    finished = [e for e in events if isinstance(e, ToolCallFinished)]
+    by_call = {e.call_id: e for e in finished}
+    sent = [m for m in scripted_openai.requests[1].body["messages"] if m["role"] == "tool"]
+    assert len(sent) == 4
+    assert "contents of a" in sent[0]["content"] and "contents of b" in sent[1]["content"]
+    for refused in sent[2:]:
+        assert refused["content"] == ("Error: not run — at most 2 tool calls per turn are "
+                                      "allowed; make fewer calls at once")
+        assert by_call[refused["tool_call_id"]].is_error
+    assert not any("contents of" in m["content"] for m in sent[2:])
+    assert isinstance(events[-1], RunFinished) and events[-1].status == "completed"
+    assert events[-1].output == "read two of them"

@@ -208,3 +208,32 @@ async def test_length_finish_warns(scripted_openai: ScriptedOpenAIServer, tmp_pa
     scripted_openai.add(Reply.say("cut", finish_reason="length"))
     events, _ = await collect(runtime(scripted_openai, tmp_path))
     assert any(isinstance(e, Warning) and "token limit" in e.message for e in events)
+
+
+async def test_tool_calls_over_the_turn_limit_are_answered_not_run(
+    scripted_openai: ScriptedOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    meeting = Rendezvous(99)  # counts the calls that really ran; nobody waits for 99
+    monkeypatch.setattr(sys.modules[__name__], "MEETING", meeting)
+    monkeypatch.setattr(sys.modules[__name__], "HANG_GUARD", 0.0)
+    calls = [ToolCall("meet_in_thread", {"text": str(n)}) for n in range(5)]
+    scripted_openai.add(Reply.calls(*calls), Reply.calls(*calls[:2]), Reply.say("done"))
+    events, messages = await collect(runtime(scripted_openai, tmp_path,
+                                             max_tool_calls_per_turn=3))
+    assert sorted(meeting.arrived) == ["0", "0", "1", "1", "2"]
+    first = messages[2].tool_results
+    assert [r.is_error for r in first] == [False, False, False, True, True]
+    assert first[3].content.startswith("Error: not run — at most 3 tool calls per turn")
+    assert [r.is_error for r in messages[4].tool_results] == [False, False]  # a new turn
+    sent = [m for m in scripted_openai.requests[1].body["messages"] if m["role"] == "tool"]
+    assert [m["content"] for m in sent][3:] == [first[3].content, first[4].content]
+    assert isinstance(events[-1], RunFinished) and events[-1].status == "completed"
+
+
+async def test_no_turn_limit_runs_every_call(
+    scripted_openai: ScriptedOpenAIServer, tmp_path: Path
+):
+    scripted_openai.add(Reply.calls(*[ToolCall("add", {"a": n, "b": 1}) for n in range(60)]),
+                        Reply.say("done"))
+    _, messages = await collect(runtime(scripted_openai, tmp_path, max_tool_calls_per_turn=None))
+    assert [r.content for r in messages[2].tool_results] == [str(n + 1) for n in range(60)]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
 
 import pytest
 
 from moco.core.messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
 from moco.errors import ProviderError
+from moco.providers import base
 from moco.providers.base import (
     ModelRequest,
     RetryPolicy,
@@ -124,11 +129,72 @@ async def test_401_says_which_key_and_what_to_do(scripted_openai: ScriptedOpenAI
         "OPENAI_API_KEY was rejected (401) — check the key or choose another provider with -P")
 
 
-async def test_retry_after_header_is_honoured():
-    policy = RetryPolicy(max_retries=1, base_delay=5.0)
-    assert policy.delay(1, 0.0) == 0.0
-    assert policy.delay(1, 2.5) == 2.5
-    assert 2.5 <= policy.delay(1, None) <= 7.5
+class _RecordedWaits:
+    """Stands in for the ``asyncio`` module of :mod:`moco.providers.base`: records each retry
+    wait instead of sleeping it; everything else is the real asyncio."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    async def sleep(self, delay: float) -> None:
+        self.waits.append(delay)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    recorder = _RecordedWaits()
+    monkeypatch.setattr(base, "asyncio", recorder)
+    return recorder.waits
+
+
+@pytest.mark.parametrize(("headers", "low", "high"), [
+    ({"Retry-After": "3"}, 3.0, 3.0),
+    ({"Retry-After": "0.25"}, 0.25, 0.25),
+    ({"retry-after-ms": "1500", "Retry-After": "9"}, 1.5, 1.5),  # the finer one wins
+    ({"Retry-After": "600"}, 20.0, 20.0),  # capped at the policy's max_delay
+])
+async def test_retry_after_header_sets_the_wait(
+    scripted_openai: ScriptedOpenAIServer, waits: list[float], headers: dict[str, str],
+    low: float, high: float,
+):
+    """The server answers 429 with a Retry-After header; the retry waits what it says (the
+    policy's own backoff would be about 10 s), then succeeds."""
+    scripted_openai.add(Reply.error(429, "slow down", headers=headers), Reply.say("recovered"))
+    policy = RetryPolicy(max_retries=2, base_delay=10.0, max_delay=20.0)
+    provider = OpenAICompatProvider(api_key="k", base_url=scripted_openai.base_url, retry=policy)
+    response = await provider.complete(request())
+    assert response.message.text == "recovered"
+    assert len(scripted_openai.requests) == 2
+    [wait] = waits
+    assert low <= wait <= high
+
+
+async def test_retry_after_as_an_http_date(
+    scripted_openai: ScriptedOpenAIServer, waits: list[float]
+):
+    """``Retry-After: <HTTP date>`` means "wait until then" (the date has whole seconds)."""
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=60), usegmt=True)
+    scripted_openai.add(Reply.error(503, headers={"Retry-After": when}), Reply.say("ok"))
+    policy = RetryPolicy(max_retries=1, base_delay=0.001, max_delay=300.0)
+    provider = OpenAICompatProvider(api_key="k", base_url=scripted_openai.base_url, retry=policy)
+    assert (await provider.complete(request())).message.text == "ok"
+    [wait] = waits
+    assert 50.0 <= wait <= 60.0
+
+
+async def test_without_retry_after_the_policy_backs_off(
+    scripted_openai: ScriptedOpenAIServer, waits: list[float]
+):
+    scripted_openai.add(Reply.error(503), Reply.error(503), Reply.say("recovered"))
+    policy = RetryPolicy(max_retries=2, base_delay=4.0, max_delay=100.0)
+    provider = OpenAICompatProvider(api_key="k", base_url=scripted_openai.base_url, retry=policy)
+    assert (await provider.complete(request())).message.text == "recovered"
+    first, second = waits
+    assert 2.0 <= first <= 6.0 and 4.0 <= second <= 12.0  # base * 2**(n-1), jitter 0.5-1.5
 
 
 async def test_malformed_chunk_and_dropped_stream_restart(scripted_openai: ScriptedOpenAIServer):

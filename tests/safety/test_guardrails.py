@@ -127,13 +127,6 @@ async def test_length_limits() -> None:
     assert (await Guardrails().validate_input("x" * 100_001)).action is BLOCK
 
 
-def test_max_tool_calls_per_turn() -> None:
-    guardrails = Guardrails(max_tool_calls_per_turn=3)
-    assert guardrails.check_tool_call_count(3).allowed
-    assert guardrails.check_tool_call_count(4).action is BLOCK
-    assert Guardrails(max_tool_calls_per_turn=None).check_tool_call_count(10_000).allowed
-
-
 async def test_blocked_tools(workdir: Path) -> None:
     guardrails = Guardrails(blocked_tools=["write_file", "mcp_*"])
     blocked = await guardrails.validate_tool_call("write_file", {"path": "x"}, workdir)
