@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+#: moco's fixtures (moco_home, scripted_*) are opt-in for users; this suite opts in
+pytest_plugins = ["moco.testing.pytest_plugin"]
+
 ROOT = Path(__file__).resolve().parent.parent
 #: fixtures the suite needs, all written for this project (see tests/fixtures/README.md)
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
