@@ -397,7 +397,8 @@ def test_one_megabyte_without_secrets_is_unchanged() -> None:
 
 
 @pytest.mark.parametrize("text", ["token=" * 50_000, "password=" * 50_000, "sk-" * 100_000,
-                                  "http://" + "a:" * 100_000, '"password": "' * 30_000])
+                                  "http://" + "a:" * 100_000, '"password": "' * 30_000],
+                         ids=["token=", "password=", "sk-", "http-a:", "json-password"])
 def test_pathological_inputs_finish(text: str) -> None:
     """Finishing is the check: runaway backtracking on repeated prefixes of secret patterns
     shows as a hanging test here and as a jump in bench/redaction.py."""
