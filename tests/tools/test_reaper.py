@@ -32,7 +32,8 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def wait_until(condition: object, attempts: int = 200) -> bool:
+def wait_until(condition: object, attempts: int = 1200) -> bool:
+    """Poll up to a minute (a guard against hanging, not a measure of speed)."""
     for _ in range(attempts):
         if callable(condition) and condition():
             return True
@@ -40,6 +41,7 @@ def wait_until(condition: object, attempts: int = 200) -> bool:
     return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to watch processes")
 def test_shell_commands_die_with_a_killed_moco(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
