@@ -150,7 +150,7 @@ def path_subjects(raw: str, working_dir: Path) -> list[str]:
     lexical = Path(os.path.normpath(absolute))
     try:
         resolved = absolute.resolve()
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, ValueError):  # ValueError: a NUL byte (the tool says so)
         resolved = lexical
     subjects = [_relative(lexical, working_dir), _relative(resolved, working_dir)]
     return list(dict.fromkeys(subjects))
@@ -270,7 +270,7 @@ def diff_preview(tool: str, arguments: Mapping[str, Any], context: ToolContext) 
         return None
     try:
         resolved = context.resolve_path(path)
-    except ToolError:
+    except (ToolError, ValueError):
         return None
     old, note = _current_text(resolved)
     if old is None:

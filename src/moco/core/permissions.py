@@ -87,6 +87,7 @@ import yaml
 from moco.config import moco_home
 from moco.core.permission_calls import Item, advice, call_items, denial, describe_call, grants_text
 from moco.core.permission_rules import (
+    DEFAULTS_SOURCE,
     Action,
     Mode,
     Rule,
@@ -238,6 +239,7 @@ class PermissionPolicy:
         denied = next((item for item in items if item.match.action == "deny"), None)
         if denied is not None:
             return ToolDecision.deny(denial(tool.name, denied))
+        _lift_protection(items, context)
         pending = self._pending(items, context)
         if not pending or self.yes:
             return ToolDecision.allow()
@@ -396,3 +398,19 @@ def section_rules(settings: Mapping[str, Any], source: str) -> RuleSet:
     return parse_permissions(settings.get("permission"), source).merged(
         parse_permissions(settings.get("permissions"), source)
     )
+
+
+def _lift_protection(items: Sequence[Item], context: ToolContext) -> None:
+    """A path rule the user wrote (not a built-in one) that allows a protected path
+    (``.mcp.json``, ``.git/hooks/...``) lets the file tools write it this session."""
+    from moco.tools.confined import PROTECTED_ALLOWED_KEY, protected_entry
+
+    for item in items:
+        rule = item.match.rule
+        if (item.match.action != "allow" or rule.scope is None or rule.kind != "path"
+                or rule.source == DEFAULTS_SOURCE or not item.subject
+                or protected_entry(item.subject) is None):
+            continue
+        stored = context.state.setdefault(PROTECTED_ALLOWED_KEY, [])
+        if isinstance(stored, list) and item.subject not in stored:
+            stored.append(item.subject)

@@ -449,7 +449,13 @@ class AgentRuntime:
                     "tool's schema"), True
         arguments = call.arguments
         if self.policies:
-            decision = await check_all(self.policies, call, found, self.context)
+            try:
+                decision = await check_all(self.policies, call, found, self.context)
+            except ToolError as error:
+                return self._clean(f"Error: {error}"), True
+            except Exception as error:  # a check that fails refuses the call (fails closed)
+                return self._clean(f"Error: {call.name} was not run: checking it failed "
+                                   f"({type(error).__name__}: {error})"), True
             if not decision.allowed:
                 return f"Error: {decision.message}", True
             if decision.warning and self.context.emit is not None:

@@ -1,5 +1,7 @@
 """File tools: read, write, edit, list, tree, info and glob — all confined to the working
-directory by :meth:`ToolContext.resolve_path`.
+directory: :meth:`ToolContext.resolve_path` checks a path, :mod:`moco.tools.confined` opens
+it beneath the working directory (no link swapped in after the check leads out) and the tools
+read, write and list through the opened descriptors.
 
 The walking helpers here (:func:`walk`, :func:`walk_files`, :func:`glob_to_regex`,
 :func:`is_noise_dir`) are shared with the search and code tools, so every tool skips the same
@@ -20,6 +22,7 @@ from typing import BinaryIO
 
 from moco.errors import ToolError
 from moco.tools.base import tool
+from moco.tools.confined import check_nul, open_read, open_write, write_all
 from moco.tools.context import ToolContext
 
 #: directories that are never walked into (unless searched explicitly)
@@ -54,12 +57,30 @@ def is_noise_dir(name: str) -> bool:
     return name in NOISE_DIRS or name.endswith(NOISE_SUFFIXES)
 
 
-def walk(root: Path, skip_dir: Callable[[str], bool] = is_noise_dir) -> Iterator[tuple[Path, bool]]:
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_SUBDIR_FLAGS = _DIR_FLAGS | getattr(os, "O_NOFOLLOW", 0)
+
+
+def walk(
+    root: Path, skip_dir: Callable[[str], bool] = is_noise_dir, *, root_fd: int | None = None
+) -> Iterator[tuple[Path, bool]]:
     """``(path, is_dir)`` under ``root``, depth first, entries sorted by name (the order of
     ``rg --sort path``). Symlinks are not followed nor listed; unreadable directories are
-    skipped."""
+    skipped. Subdirectories are entered through fds opened with ``O_NOFOLLOW``, so one
+    swapped for a symlink meanwhile is not entered. ``root_fd``: ``root`` already open."""
     try:
-        with os.scandir(root) as found:
+        fd = os.open(root, _DIR_FLAGS) if root_fd is None else os.dup(root_fd)
+    except OSError:
+        return
+    try:
+        yield from _walk_fd(fd, root, skip_dir)
+    finally:
+        os.close(fd)
+
+
+def _walk_fd(fd: int, here: Path, skip_dir: Callable[[str], bool]) -> Iterator[tuple[Path, bool]]:
+    try:
+        with os.scandir(fd) as found:
             entries = sorted(found, key=lambda entry: entry.name)
     except OSError:
         return
@@ -69,10 +90,17 @@ def walk(root: Path, skip_dir: Callable[[str], bool] = is_noise_dir) -> Iterator
         if entry.is_dir(follow_symlinks=False):
             if skip_dir(entry.name):
                 continue
-            yield Path(entry.path), True
-            yield from walk(Path(entry.path), skip_dir)
+            yield here / entry.name, True
+            try:
+                child = os.open(entry.name, _SUBDIR_FLAGS, dir_fd=fd)
+            except OSError:
+                continue
+            try:
+                yield from _walk_fd(child, here / entry.name, skip_dir)
+            finally:
+                os.close(child)
         elif entry.is_file(follow_symlinks=False):
-            yield Path(entry.path), False
+            yield here / entry.name, False
 
 
 def walk_files(root: Path, skip_dir: Callable[[str], bool] = is_noise_dir) -> Iterator[Path]:
@@ -158,21 +186,22 @@ def human_size(size: int) -> str:
     return f"{size}B"  # pragma: no cover
 
 
-def _refuse_binary(ctx: ToolContext, path: Path, head: bytes) -> None:
+def _refuse_binary(ctx: ToolContext, path: Path, head: bytes, size: int) -> None:
     if looks_binary(head):
         mime = sniff_mime(path, head)
-        size = path.stat().st_size
         raise ToolError(
             f"{ctx.display_path(path)} is a binary file ({mime}, {size} bytes); "
             "it cannot be shown as text"
         )
 
 
-def _existing_file(ctx: ToolContext, path: str) -> Path:
-    resolved = ctx.resolve_path(path, must_exist=True)
-    if resolved.is_dir():
+def _open_file(ctx: ToolContext, path: str) -> tuple[BinaryIO, Path]:
+    """An existing file opened for reading beneath the working directory."""
+    fd, resolved = open_read(ctx, path)
+    if stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
         raise ToolError(f"{path} is a directory; use list_dir or tree")
-    return resolved
+    return os.fdopen(fd, "rb"), resolved
 
 
 def _format_line(number: int, raw: bytes) -> str:
@@ -219,13 +248,14 @@ def read_file(
         offset: First line to show (1-based); default 1.
         limit: Number of lines to show; default and maximum 2000.
     """
-    resolved = _existing_file(ctx, path)
     first = 1 if offset is None else offset
     count = DEFAULT_READ_LINES if limit is None else min(limit, DEFAULT_READ_LINES)
     if first < 1 or count < 1:
         raise ToolError("offset and limit must be at least 1")
-    with resolved.open("rb") as stream:
-        _refuse_binary(ctx, resolved, stream.read(SNIFF_BYTES))
+    stream, resolved = _open_file(ctx, path)
+    with stream:
+        size = os.fstat(stream.fileno()).st_size
+        _refuse_binary(ctx, resolved, stream.read(SNIFF_BYTES), size)
         stream.seek(0)
         shown, total = _page(stream, first, count, ctx.max_output_chars)
     if total == 0:
@@ -246,23 +276,20 @@ def write_file(ctx: ToolContext, path: str, content: str) -> str:
         path: File path, relative to the working directory.
         content: The complete new content of the file.
     """
-    resolved = ctx.resolve_path(path)
-    if resolved.is_dir():
-        raise ToolError(f"{path} is a directory")
-    existed = resolved.exists()
-    if ctx.on_file_change is not None:
-        ctx.on_file_change(resolved)
-    resolved.parent.mkdir(parents=True, exist_ok=True)
+    fd, resolved, existed = open_write(ctx, path, "write_file", before=ctx.on_file_change)
     data = content.encode("utf-8")
-    resolved.write_bytes(data)
+    try:
+        write_all(fd, data)
+    finally:
+        os.close(fd)
     lines = content.count("\n") + (1 if content and not content.endswith("\n") else 0)
     verb = "overwrote" if existed else "created"
     return f"{verb} {ctx.display_path(resolved)} ({len(data)} bytes, {lines} lines)"
 
 
-def _read_text_for_edit(ctx: ToolContext, resolved: Path) -> str:
-    data = resolved.read_bytes()
-    _refuse_binary(ctx, resolved, data[:SNIFF_BYTES])
+def _read_text_for_edit(ctx: ToolContext, resolved: Path, stream: BinaryIO) -> str:
+    data = stream.read()
+    _refuse_binary(ctx, resolved, data[:SNIFF_BYTES], len(data))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -306,12 +333,24 @@ def edit_file(
         new_string: The replacement text.
         replace_all: Replace every occurrence instead of exactly one.
     """
-    resolved = _existing_file(ctx, path)
     if not old_string:
         raise ToolError("old_string is empty; use write_file to create or overwrite a file")
     if old_string == new_string:
         raise ToolError("old_string and new_string are the same; nothing to change")
-    content = _read_text_for_edit(ctx, resolved)
+    check_nul(path)
+    if ctx.resolve_path(path).is_dir():
+        raise ToolError(f"{path} is a directory; use list_dir or tree")
+    fd, resolved, _ = open_write(ctx, path, "edit_file", read=True, create=False)
+    with os.fdopen(fd, "r+b") as stream:
+        return _edit(ctx, stream, resolved, old_string, new_string, replace_all)
+
+
+def _edit(
+    ctx: ToolContext, stream: BinaryIO, resolved: Path, old_string: str, new_string: str,
+    replace_all: bool,
+) -> str:
+    """Edit the file open as ``stream`` (read and written through the same descriptor)."""
+    content = _read_text_for_edit(ctx, resolved, stream)
     if old_string not in content and "\r\n" in content and "\r\n" not in old_string:
         old_string = old_string.replace("\n", "\r\n")
         new_string = new_string.replace("\n", "\r\n")
@@ -329,22 +368,32 @@ def edit_file(
     updated = content.replace(old_string, new_string)
     if ctx.on_file_change is not None:
         ctx.on_file_change(resolved)
-    resolved.write_bytes(updated.encode("utf-8"))
+    stream.flush()
+    write_all(stream.fileno(), updated.encode("utf-8"))
     what = f"{matches} occurrences" if matches > 1 else "1 occurrence"
     snippet = _snippet(updated, first_line, new_string.count("\n") + 1)
     return f"edited {ctx.display_path(resolved)}: replaced {what}\n{snippet}"
 
 
-def _entry_line(path: Path) -> tuple[bool, str]:
-    """``(is_dir, text)`` for one directory entry."""
-    if path.is_symlink():
-        return False, f"{path.name}@ -> {os.readlink(path)}"
-    if path.is_dir():
-        return True, f"{path.name}/"
+def _entries(dir_fd: int) -> list[os.DirEntry[str]]:
+    """The entries of the directory open at ``dir_fd``, by name; none when unreadable."""
     try:
-        return False, f"{path.name}  {human_size(path.stat().st_size)}"
+        with os.scandir(dir_fd) as found:
+            return sorted(found, key=lambda entry: entry.name)
     except OSError:
-        return False, path.name
+        return []
+
+
+def _entry_line(entry: os.DirEntry[str], dir_fd: int) -> tuple[bool, str]:
+    """``(is_dir, text)`` for one directory entry (links are shown, never followed)."""
+    try:
+        if entry.is_symlink():
+            return False, f"{entry.name}@ -> {os.readlink(entry.name, dir_fd=dir_fd)}"
+        if entry.is_dir(follow_symlinks=False):
+            return True, f"{entry.name}/"
+        return False, f"{entry.name}  {human_size(entry.stat(follow_symlinks=False).st_size)}"
+    except OSError:
+        return False, entry.name
 
 
 @tool(name="list_dir", aliases=("ls", "list"))
@@ -354,10 +403,11 @@ def list_dir(ctx: ToolContext, path: str = ".") -> str:
     Args:
         path: Directory, relative to the working directory.
     """
-    resolved = ctx.resolve_path(path, must_exist=True)
-    if not resolved.is_dir():
-        raise ToolError(f"{path} is not a directory; use read_file or file_info")
-    entries = sorted(_entry_line(child) for child in resolved.iterdir())
+    fd, resolved = _open_dir(ctx, path, "; use read_file or file_info")
+    try:
+        entries = sorted(_entry_line(entry, fd) for entry in _entries(fd))
+    finally:
+        os.close(fd)
     entries.sort(key=lambda item: not item[0])  # stable: directories first, each by name
     if not entries:
         return f"{ctx.display_path(resolved)}/ is empty"
@@ -375,39 +425,56 @@ def tree(ctx: ToolContext, path: str = ".", max_depth: int = 3) -> str:
         path: Directory, relative to the working directory.
         max_depth: How many levels to expand (1-10).
     """
-    resolved = ctx.resolve_path(path, must_exist=True)
-    if not resolved.is_dir():
-        raise ToolError(f"{path} is not a directory")
+    fd, resolved = _open_dir(ctx, path)
     depth_limit = min(max(max_depth, 1), 10)
     lines = [f"{ctx.display_path(resolved)}/"]
-    omitted = _tree_lines(resolved, 1, depth_limit, lines)
+    try:
+        omitted = _tree_lines(fd, 1, depth_limit, lines)
+    finally:
+        os.close(fd)
     if omitted:
         lines.append(f"... ({omitted} more entries not shown)")
     return "\n".join(lines)
 
 
-def _tree_lines(directory: Path, depth: int, limit: int, lines: list[str]) -> int:
-    """Append the entries of ``directory`` to ``lines``; returns how many were left out."""
-    try:
-        children = sorted(directory.iterdir(), key=lambda child: child.name)
-    except OSError:
-        return 0
+def _open_dir(ctx: ToolContext, path: str, hint: str = "") -> tuple[int, Path]:
+    fd, resolved = open_read(ctx, path)
+    if not stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ToolError(f"{path} is not a directory{hint}")
+    return fd, resolved
+
+
+def _tree_lines(dir_fd: int, depth: int, limit: int, lines: list[str]) -> int:
+    """Append the entries of the directory open at ``dir_fd`` to ``lines``; returns how
+    many were left out."""
     omitted = 0
-    for child in children:
+    for entry in _entries(dir_fd):
         if len(lines) > MAX_TREE_ENTRIES:
             omitted += 1
             continue
         indent = "  " * depth
-        is_dir = child.is_dir() and not child.is_symlink()
-        if is_dir and is_noise_dir(child.name):
-            lines.append(f"{indent}{child.name}/ [skipped]")
+        is_dir = entry.is_dir(follow_symlinks=False)
+        if is_dir and is_noise_dir(entry.name):
+            lines.append(f"{indent}{entry.name}/ [skipped]")
         elif is_dir:
-            lines.append(f"{indent}{child.name}/")
+            lines.append(f"{indent}{entry.name}/")
             if depth < limit:
-                omitted += _tree_lines(child, depth + 1, limit, lines)
+                omitted += _subtree(dir_fd, entry.name, depth + 1, limit, lines)
         else:
-            lines.append(f"{indent}{_entry_line(child)[1]}")
+            lines.append(f"{indent}{_entry_line(entry, dir_fd)[1]}")
     return omitted
+
+
+def _subtree(dir_fd: int, name: str, depth: int, limit: int, lines: list[str]) -> int:
+    try:
+        child = os.open(name, _SUBDIR_FLAGS, dir_fd=dir_fd)
+    except OSError:
+        return 0
+    try:
+        return _tree_lines(child, depth, limit, lines)
+    finally:
+        os.close(child)
 
 
 @tool
@@ -417,26 +484,34 @@ def file_info(ctx: ToolContext, path: str) -> str:
     Args:
         path: Path, relative to the working directory.
     """
-    resolved = ctx.resolve_path(path, must_exist=True)
+    fd, resolved = open_read(ctx, path)
+    try:
+        return _info(ctx, path, resolved, fd)
+    finally:
+        os.close(fd)
+
+
+def _info(ctx: ToolContext, path: str, resolved: Path, fd: int) -> str:
     raw = Path(os.path.expanduser(path))
     unresolved = raw if raw.is_absolute() else ctx.working_dir / raw
-    info = resolved.stat()
+    info = os.fstat(fd)
     modified = datetime.fromtimestamp(info.st_mtime, UTC).isoformat(timespec="seconds")
     lines = [f"path: {ctx.display_path(resolved)}"]
     if unresolved.is_symlink():
         lines.append(f"symlink to: {ctx.display_path(resolved)}")
     if stat.S_ISDIR(info.st_mode):
-        lines.append(f"type: directory ({sum(1 for _ in resolved.iterdir())} entries)")
+        lines.append(f"type: directory ({len(_entries(fd))} entries)")
     else:
-        with resolved.open("rb") as stream:
-            head = stream.read(SNIFF_BYTES)
-            binary = looks_binary(head)
-            kind = "binary" if binary else "text"
-            lines.append(f"type: {kind} file ({sniff_mime(resolved, head)})")
-            lines.append(f"size: {info.st_size} bytes ({human_size(info.st_size)})")
-            if not binary:
-                stream.seek(0)
-                lines.append(f"lines: {_count_lines(stream)}")
+        stream = os.fdopen(os.dup(fd), "rb")
+        head = stream.read(SNIFF_BYTES)
+        binary = looks_binary(head)
+        kind = "binary" if binary else "text"
+        lines.append(f"type: {kind} file ({sniff_mime(resolved, head)})")
+        lines.append(f"size: {info.st_size} bytes ({human_size(info.st_size)})")
+        if not binary:
+            stream.seek(0)
+            lines.append(f"lines: {_count_lines(stream)}")
+        stream.close()
     lines.append(f"modified: {modified}")
     lines.append(f"permissions: {stat.filemode(info.st_mode)}")
     return "\n".join(lines)
@@ -450,9 +525,6 @@ def glob_search(ctx: ToolContext, pattern: str, path: str = ".") -> str:
         pattern: Glob relative to path; `**/` matches any number of directories.
         path: Directory to search from, relative to the working directory.
     """
-    root = ctx.resolve_path(path, must_exist=True)
-    if not root.is_dir():
-        raise ToolError(f"{path} is not a directory")
     if pattern.startswith(("/", "~")) or ".." in Path(pattern).parts:
         raise ToolError("pattern must be relative to path; pass the directory as path")
     regex = glob_to_regex(pattern.removeprefix("./"))
@@ -461,8 +533,26 @@ def glob_search(ctx: ToolContext, pattern: str, path: str = ".") -> str:
     def skip(name: str) -> bool:
         return is_noise_dir(name) and name not in named
 
+    root_fd, root = _open_dir(ctx, path)
+    try:
+        found = _glob_found(ctx, root, root_fd, regex, skip)
+    finally:
+        os.close(root_fd)
+    if not found:
+        return f"no files match {pattern!r}"
+    found.sort()
+    lines = [name for _, name in found[:MAX_GLOB_RESULTS]]
+    if len(found) > MAX_GLOB_RESULTS:
+        lines.append(f"... ({len(found) - MAX_GLOB_RESULTS} more; use a narrower pattern)")
+    return "\n".join(lines)
+
+
+def _glob_found(
+    ctx: ToolContext, root: Path, root_fd: int, regex: re.Pattern[str],
+    skip: Callable[[str], bool],
+) -> list[tuple[float, str]]:
     found: list[tuple[float, str]] = []
-    for entry, is_dir in walk(root, skip):
+    for entry, is_dir in walk(root, skip, root_fd=root_fd):
         relative = entry.relative_to(root).as_posix()
         if regex.match(relative):
             shown = ctx.display_path(entry) + ("/" if is_dir else "")
@@ -472,10 +562,4 @@ def glob_search(ctx: ToolContext, pattern: str, path: str = ".") -> str:
                 continue
         if ctx.is_cancelled:
             raise ToolError("cancelled")
-    if not found:
-        return f"no files match {pattern!r}"
-    found.sort()
-    lines = [name for _, name in found[:MAX_GLOB_RESULTS]]
-    if len(found) > MAX_GLOB_RESULTS:
-        lines.append(f"... ({len(found) - MAX_GLOB_RESULTS} more; use a narrower pattern)")
-    return "\n".join(lines)
+    return found
