@@ -4,7 +4,9 @@ A tool that starts a process group (the shell tool, background processes) regist
 The first registration starts one small watcher process per moco process; it reads the
 registered group ids from a pipe, and when the pipe closes — moco exited, crashed or was
 killed with SIGKILL, which nothing in moco itself could catch — it kills every group still
-registered (SIGTERM, then SIGKILL). Groups that end normally are unregistered.
+registered (SIGTERM, then SIGKILL). Groups that end normally are unregistered. A sandbox can
+also register a command to run then (:meth:`GroupReaper.register_command`: the Docker sandbox
+removes its container with ``docker rm -f``).
 
 The watcher is a second line: cancellation and timeouts already kill groups in-process.
 Inside the sandbox (bubblewrap's ``--die-with-parent`` and PID namespace) the kernel does the
@@ -14,19 +16,27 @@ same for everything the command started, even processes that left the group.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 
-#: the watcher: one group id per line, "-" prefix to forget one; on EOF kill the rest
+#: the watcher: one group id per line, "-" prefix to forget one; "!" and a JSON argv for a
+#: command to run at the end ("-!" forgets it); on EOF kill the groups, then run the commands
 _WATCHER = r"""
-import os, signal, sys, time
+import json, os, signal, subprocess, sys, time
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 groups = set()
+commands = {}
 for line in sys.stdin:
     line = line.strip()
-    if line.startswith("-"):
+    if line.startswith("-!"):
+        commands.pop(line[2:], None)
+    elif line.startswith("!"):
+        commands[line[1:]] = None
+    elif line.startswith("-"):
         groups.discard(int(line[1:]))
     elif line:
         groups.add(int(line))
@@ -47,6 +57,12 @@ for sig in (signal.SIGTERM, signal.SIGKILL):
         if not groups:
             break
         time.sleep(0.05)
+for command in commands:
+    try:
+        subprocess.run(json.loads(command), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60, check=False)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        pass
 """
 
 
@@ -63,6 +79,14 @@ class GroupReaper:
 
     def unregister(self, pgid: int) -> None:
         self._send(f"-{pgid}\n")
+
+    def register_command(self, argv: Sequence[str]) -> None:
+        """Run ``argv`` when this process goes away (after the groups are killed)."""
+        self._send(f"!{json.dumps(list(argv))}\n")
+
+    def unregister_command(self, argv: Sequence[str]) -> None:
+        """Forget a command given to :meth:`register_command` (it was done in-process)."""
+        self._send(f"-!{json.dumps(list(argv))}\n")
 
     def _send(self, line: str) -> None:
         with self._lock:
