@@ -7,6 +7,7 @@ Precedence: flags > process environment > ``./.env`` > ``$MOCO_HOME/.env``.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,29 @@ class ProviderSettings:
 def moco_home(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     return Path(env.get("MOCO_HOME") or Path.home() / ".moco").expanduser()
+
+
+#: ``MOCO_HOME`` holds keys (``.env``) and transcripts: nobody but its owner may enter it
+PRIVATE_DIR_MODE = 0o700
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Make the directory ``path`` with mode 0700 (parents as usual); an existing one of
+    ours that group or others may use is narrowed to its owner's bits."""
+    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    narrow_mode(path)
+    return path
+
+
+def narrow_mode(path: Path) -> None:
+    """Take group and other permissions off ``path`` when it exists and is ours (a file
+    or directory of someone else is left alone)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return
+    if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(path, stat.S_IMODE(info.st_mode) & 0o700)
 
 
 def load_environment(

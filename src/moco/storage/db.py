@@ -42,10 +42,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from moco.config import moco_home
+from moco.config import ensure_private_dir, moco_home, narrow_mode
 from moco.errors import MocoError
 
 DB_FILENAME = "moco.db"
+#: the files SQLite keeps next to the database in WAL mode
+SIDE_FILES = ("-wal", "-shm", "-journal")
 BUSY_TIMEOUT_S = 10.0
 
 Params = Sequence[Any] | Mapping[str, Any]
@@ -234,7 +236,7 @@ class Database:
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._make_private()
             conn = sqlite3.connect(
                 self.path,
                 timeout=self.busy_timeout,
@@ -254,7 +256,21 @@ class Database:
             raise DatabaseError(
                 f"{self.path} is not a usable moco database ({exc}) — move it away and retry"
             ) from exc
+        for suffix in SIDE_FILES:  # SQLite gives them the database's mode; older ones may differ
+            narrow_mode(self.path.with_name(self.path.name + suffix))
         return conn
+
+    def _make_private(self) -> None:
+        """The database file is 0600 and, in a moco home (``.../moco.db``), the home 0700:
+        it holds transcripts and what tools printed, keys included."""
+        if self.path.name == DB_FILENAME:
+            ensure_private_dir(self.path.parent)
+            narrow_mode(self.path.parent / ".env")
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        if str(self.path) != ":memory:":
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+            narrow_mode(self.path)
 
     @property
     def connection(self) -> sqlite3.Connection:
