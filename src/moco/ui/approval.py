@@ -2,12 +2,13 @@
 ``moco run``): :class:`TerminalApprover` implements the permission layer's
 :class:`~moco.core.permissions.Approver`.
 
-The request (the exact command, or a diff of the change, coloured on a terminal) is printed
-to stderr, then ``[y]es once / [a]lways for this session / [n]o`` is read from stdin in a
-thread, so the event loop (and other agents) keep running. Ctrl-C, end of input or any
-answer but yes/always deny; ``n <reason>`` passes the reason to the model. Echo is turned
-back on while reading (a chat turn hides typed keys) and plain ``readline`` is used, so it
-works under prompt_toolkit's ``patch_stdout`` too.
+The request (the exact command, or a diff of the change, coloured on a terminal, with
+control characters shown escaped by :func:`moco.ui.sanitize.visible`) is printed to stderr,
+then ``[y]es once / [a]lways for this session / [n]o`` is read from stdin in a thread, so
+the event loop (and other agents) keep running. Ctrl-C, end of input or any answer but
+yes/always deny; ``n <reason>`` passes the reason to the model. Echo is turned back on while
+reading (a chat turn hides typed keys) and plain ``readline`` is used, so it works under
+prompt_toolkit's ``patch_stdout`` too.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from moco.core.permissions import Approval, ApprovalRequest
+from moco.ui.sanitize import visible
 
 __all__ = ["TerminalApprover", "interactive_approver", "parse_answer"]
 
@@ -84,16 +86,17 @@ class TerminalApprover:
     # -- output -------------------------------------------------------------------------------
     def render(self, request: ApprovalRequest) -> str:
         """The request as printed (without the question)."""
-        who = f"{request.agent} wants to " if request.agent else ""
+        who = f"{visible(request.agent)} wants to " if request.agent else ""
         verb = {"command": "run", "diff": "change a file with"}.get(request.kind, "call")
-        lines = ["", self._style("title", f"? {who}{verb} {request.tool}")]
-        for line in request.description.splitlines() or [""]:
-            lines.append("  " + self._line(line, request.kind))
-        lines.append(self._style("dim", f"  asked by {request.rule}"))
+        lines = ["", self._style("title", f"? {who}{verb} {visible(request.tool)}")]
+        # split on \n only: a \r (or \x1b[1G) must show, not rewind the line it is in
+        for line in request.description.rstrip("\n").split("\n"):
+            lines.append("  " + self._line(visible(line), request.kind))
+        lines.append(self._style("dim", f"  asked by {visible(request.rule)}"))
         return "\n".join(lines) + "\n"
 
     def _prompt(self, request: ApprovalRequest) -> str:
-        always = f" ({request.always})" if request.always else ""
+        always = f" ({visible(request.always, newlines=False)})" if request.always else ""
         return f"Allow? [y]es once / [a]lways for this session{always} / [n]o: "
 
     def _line(self, line: str, kind: str) -> str:

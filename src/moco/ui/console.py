@@ -25,15 +25,17 @@ from moco.events import (
     leaf_name,
     path_depth,
 )
+from moco.ui.sanitize import visible
 
 
 def compact_arguments(arguments: dict[str, Any], limit: int = 70) -> str:
-    """``{"path": "a.py", "limit": 20}`` -> ``path=a.py limit=20``, cut to ``limit``."""
+    """``{"path": "a.py", "limit": 20}`` -> ``path=a.py limit=20``, cut to ``limit``; control
+    characters are shown escaped (:func:`moco.ui.sanitize.visible`)."""
     pieces = []
     for key, value in arguments.items():
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        text = " ".join(str(text).split())
-        pieces.append(f"{key}={text[:40]}{'…' if len(text) > 40 else ''}")
+        text = visible(" ".join(str(text).split()))
+        pieces.append(f"{visible(key)}={text[:40]}{'…' if len(text) > 40 else ''}")
     line = " ".join(pieces)
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
@@ -82,7 +84,7 @@ class ConsoleRenderer:
         elif isinstance(event, ToolCallFinished):
             self._tool_finished(event)
         elif isinstance(event, AgentDelegated):
-            task = " ".join(event.task.split())[:80]
+            task = visible(" ".join(event.task.split())[:80])
             self._note(_indent(event.agent) + f"⇢ {_leaf(event.child)}: " + self._dim(task))
         elif isinstance(event, AgentReturned):
             status = "done" if event.status == "completed" else event.status
@@ -117,9 +119,9 @@ class ConsoleRenderer:
         prefix = _indent(event.agent)
         if event.is_error:
             first = event.result.strip().splitlines()[0] if event.result.strip() else ""
-            self._note(f"{prefix}✗ {event.name}: {first[:160]}")
+            self._note(f"{prefix}✗ {event.name}: {visible(first[:160])}")
         elif self.verbose:
-            preview = " ".join(event.result.split())[:160]
+            preview = visible(" ".join(event.result.split())[:160])
             self._note(self._dim(f"{prefix}✓ {event.name} ({event.duration_ms:.0f} ms) {preview}"))
 
     def _finished(self, event: RunFinished) -> None:
