@@ -7,5 +7,27 @@ from moco.sandbox.base import (
     SandboxPolicy,
     Unconfined,
 )
+from moco.sandbox.select import (
+    SandboxChoice,
+    SandboxSettings,
+    Unavailable,
+    build_policy,
+    choose_sandbox,
+    open_sandbox,
+    sandbox_settings,
+)
 
-__all__ = ["HIDDEN_HOME_PATHS", "PROTECTED_NAMES", "Sandbox", "SandboxPolicy", "Unconfined"]
+__all__ = [
+    "HIDDEN_HOME_PATHS",
+    "PROTECTED_NAMES",
+    "Sandbox",
+    "SandboxChoice",
+    "SandboxPolicy",
+    "SandboxSettings",
+    "Unavailable",
+    "Unconfined",
+    "build_policy",
+    "choose_sandbox",
+    "open_sandbox",
+    "sandbox_settings",
+]
