@@ -75,11 +75,9 @@ async def test_cancel_kills_running_shell_and_repairs_history(
 
     with pytest.raises(Cancelled):
         await scope.run(turn())
-    pid = int(marker.read_text())
+    # found by command line: in the sandbox's PID namespace $$ is not the host's pid
     for _ in range(100):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _processes_naming(str(marker)):
             break
         await asyncio.sleep(0.05)
     else:
@@ -110,3 +108,19 @@ def test_repair_answers_unanswered_calls_and_drops_orphans() -> None:
     assert results[1].content == INTERRUPTED
     tail = repair([Message("assistant", [ToolCallPart("c", "x", {})])])
     assert tail[-1].tool_results[0].tool_call_id == "c"
+
+
+def _processes_naming(text: str) -> list[int]:
+    """Live processes whose command line contains ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if text.encode() in (entry / "cmdline").read_bytes():
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if stat[0] != "Z":
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found

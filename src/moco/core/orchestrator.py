@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from moco.core.permissions import Approver
     from moco.core.policy import ToolPolicy
     from moco.events import ContextCompressed
+    from moco.sandbox import Sandbox, SandboxChoice
     from moco.skills.registry import SkillRegistry
     from moco.storage.session_logger import SessionLogger
     from moco.storage.session_state import ModelChoice
@@ -52,6 +53,9 @@ class Orchestrator:
 
     >>> Orchestrator(profile="default", provider="zai/glm-4.7").run_sync("Say hi")  # doctest: +SKIP
     """
+
+    #: said once when no confinement can be had ("" once said; see :meth:`open_sandbox`)
+    _sandbox_warning: str | None
 
     def __init__(
         self,
@@ -78,6 +82,8 @@ class Orchestrator:
         approver: Approver | None = None,
         yes: bool = False,
         read_only: bool = False,
+        sandbox: str | Sandbox | None = None,
+        network: bool | None = None,
     ) -> None:
         self.working_dir = Path(working_dir or os.getcwd()).expanduser().resolve()
         if not self.working_dir.is_dir():
@@ -114,6 +120,7 @@ class Orchestrator:
         self._last_error: MocoError | None = None
         self.mcp_client = mcp_client if mcp_client is not None else self._configured_mcp()
         self._setup_safety(guardrails, approver, yes=yes, read_only=read_only)
+        self._setup_sandbox(sandbox, network)
         self._mcp_tools: list[Tool] = []
         self._providers: dict[ProviderSettings, Provider] = {}
         self._providers_loop: asyncio.AbstractEventLoop | None = None
@@ -195,6 +202,7 @@ class Orchestrator:
         """Run ``task`` (continuing ``session_id`` when given) and yield every event of the
         team as it happens."""
         from moco.core.team import TeamRun
+        from moco.events import Warning
 
         if not task.strip():
             raise ConfigError("the task is empty — say what the agents should do")
@@ -220,6 +228,10 @@ class Orchestrator:
         if self.optimizer:
             for selected in await team.optimize(spec, task, identity):
                 yield selected
+        team.sandbox = self.open_sandbox().sandbox
+        if self._sandbox_warning:
+            yield Warning(**identity.fields(), message=self._sandbox_warning)
+            self._sandbox_warning = ""  # once per orchestrator (a chat), not every turn
         runtime = team.runtime(spec, path=agent_name, run_id=identity.run_id)
         messages = [*history, Message.user(task)]
         completed = False
@@ -237,6 +249,7 @@ class Orchestrator:
                 if recorder is not None:
                     recorder.close_cancelled()
             await team.aclose()
+            await team.sandbox.aclose()
 
     async def _blocked(self, identity: RunIdentity, task: str,
                        reason: str) -> AsyncIterator[Event]:
@@ -362,6 +375,29 @@ class Orchestrator:
         self.permissions = PermissionPolicy.from_sources(
             profile=self.profile, env=self.env, approver=approver, yes=yes, read_only=read_only)
         self._setup_secrets_and_loops()
+
+    def _setup_sandbox(self, sandbox: str | Sandbox | None, network: bool | None) -> None:
+        """Sandbox settings from profile.yaml ``sandbox:``, ``MOCO_SANDBOX`` and the run's
+        ``sandbox``/``network`` (a :class:`~moco.sandbox.Sandbox` given is used as it is)."""
+        from moco.sandbox import sandbox_settings
+
+        self.sandbox_settings = sandbox_settings(
+            self.profile.settings, self.env, network=network,
+            mode=sandbox if isinstance(sandbox, str) else None,
+            source=f"profile '{self.profile.name}'")
+        self._given_sandbox = None if isinstance(sandbox, str) else sandbox
+        self._sandbox_warning = None
+
+    def open_sandbox(self) -> SandboxChoice:
+        """The sandbox of one run (:func:`moco.sandbox.open_sandbox`); when there is no
+        confinement to be had, the next run warns about it, once per orchestrator."""
+        from moco.sandbox import open_sandbox
+
+        choice = open_sandbox(self.working_dir, self.env, self.sandbox_settings,
+                              given=self._given_sandbox, may_read=self.permissions.may_read)
+        if choice.unavailable and self._sandbox_warning is None:
+            self._sandbox_warning = choice.warning()
+        return choice
 
     def _setup_secrets_and_loops(self) -> None:
         from moco.config import secret_values

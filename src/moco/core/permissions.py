@@ -223,6 +223,11 @@ class PermissionPolicy:
         return cls(base.merged(flags), approver, agent_rules=agents, yes=yes,
                    read_only=read_only)
 
+    def may_read(self, path: str) -> bool:
+        """Whether the rules allow ``read_file`` on ``path`` (relative to the working
+        directory) without asking: the sandbox leaves such ``.env`` files readable."""
+        return self.rules.resolve("read_file", ("read",), path).action == "allow"
+
     def rules_for(self, context: ToolContext) -> RuleSet:
         name = context.lineage[-1] if context.lineage else leaf_name(context.agent)
         return self.agent_rules.get(name, self.rules)
@@ -239,6 +244,8 @@ class PermissionPolicy:
         denied = next((item for item in items if item.match.action == "deny"), None)
         if denied is not None:
             return ToolDecision.deny(denial(tool.name, denied))
+        if not read_only_ok and _unconfined_command(tool, context):
+            items = _ask_unconfined(items)
         _lift_protection(items, context)
         pending = self._pending(items, context)
         if not pending or self.yes:
@@ -398,6 +405,36 @@ def section_rules(settings: Mapping[str, Any], source: str) -> RuleSet:
     return parse_permissions(settings.get("permission"), source).merged(
         parse_permissions(settings.get("permissions"), source)
     )
+
+
+#: asks before commands that change things when the run has no sandbox
+UNCONFINED_RULE = Rule("*", "ask", label="no sandbox here: commands that change things ask "
+                                         "(moco sandbox status says why)")
+
+
+def _unconfined_command(tool: Tool, context: ToolContext) -> bool:
+    """A command tool in a run that wanted confinement and could not have it."""
+    from moco.core.permission_rules import scope_kind
+    from moco.sandbox import Unavailable
+
+    return scope_kind(tool.name) == "command" and isinstance(context.sandbox, Unavailable)
+
+
+def _ask_unconfined(items: Sequence[Item]) -> list[Item]:
+    """Items the defaults allowed now ask, unless they only read."""
+    import dataclasses
+
+    from moco.core.permission_rules import Match
+    from moco.core.permission_shell import is_read_only, split_commands
+
+    asking: list[Item] = []
+    for item in items:
+        commands = split_commands(item.subject or "")
+        reads = bool(commands) and all(is_read_only(simple) for simple in commands or ())
+        if item.match.action == "allow" and item.match.rule.tool == "*" and not reads:
+            item = dataclasses.replace(item, match=Match("ask", UNCONFINED_RULE))
+        asking.append(item)
+    return asking
 
 
 def _lift_protection(items: Sequence[Item], context: ToolContext) -> None:

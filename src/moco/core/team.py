@@ -29,12 +29,14 @@ from moco.events import (
 from moco.messages import Message
 from moco.profiles import AgentSpec
 from moco.providers.base import Provider
+from moco.sandbox.base import Unconfined
 from moco.tools.base import ToolRegistry
 from moco.tools.context import ToolContext
 from moco.tools.delegate import DELEGATE_TOOL, delegate_tool, parse_mentions
 
 if TYPE_CHECKING:
     from moco.core.orchestrator import Orchestrator
+    from moco.sandbox.base import Sandbox
 
 
 class TeamRun:
@@ -50,6 +52,8 @@ class TeamRun:
         self.selected: tuple[str, ...] | None = None
         #: set when the run is cancelled; every tool of every agent of the run sees it
         self.cancelled = CancelFlag()
+        #: what every command of the run's agents runs under (the orchestrator sets it)
+        self.sandbox: Sandbox = Unconfined()
 
     def cancel(self) -> None:
         """Tell every tool of the run to stop (threads poll ``ctx.cancelled``)."""
@@ -72,6 +76,7 @@ class TeamRun:
             on_file_change=tracker.before_change if tracker is not None else None,
             hidden_env=self.orchestrator.hidden_env,
             on_state_change=self.orchestrator.save_session_state,
+            sandbox=self.sandbox,
         )
         tools = self.tools_for(spec)
         mentions: Callable[[str], list[tuple[str, str]]] | None = None

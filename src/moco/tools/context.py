@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from moco.cancellation import CancelFlag
+    from moco.sandbox.base import Sandbox
 
 from moco.errors import ToolError
 
@@ -37,7 +38,9 @@ class ToolContext:
       such as ``delegate_to_agent`` can forward a sub-agent's events live;
     - ``delegator``: runs other agents (set by the orchestrator);
     - ``depth`` and ``lineage``: how deep in a delegation chain this agent is, and the agent
-      names above it (for cycle and depth guards).
+      names above it (for cycle and depth guards);
+    - ``sandbox``: what every command a tool starts runs under (:mod:`moco.sandbox`; set by
+      the orchestrator once per run; ``None`` runs commands as they are).
     """
 
     working_dir: Path
@@ -62,6 +65,7 @@ class ToolContext:
     #: called after a tool changed what ``state`` holds for the session (the todo list, the
     #: loaded skills), so the session store keeps it even if the process is killed next
     on_state_change: Callable[[], None] | None = None
+    sandbox: Sandbox | None = None
 
     def __post_init__(self) -> None:
         self.working_dir = Path(self.working_dir).expanduser().resolve()

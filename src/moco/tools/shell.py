@@ -1,9 +1,10 @@
 """The shell tool: ``bash -c`` in the working directory, in its own process group.
 
 On timeout or cancellation the whole group is killed (SIGTERM, then SIGKILL), so children a
-command started in the background die with it. :func:`build_command` is the seam where a
-guardrail or sandbox layer (bubblewrap, Docker) wraps the command line; it is the only place
-that decides what is executed.
+command started in the background die with it. :func:`build_command` says what is executed;
+:func:`prepare` hands it to the run's sandbox (``ctx.sandbox``: bubblewrap, Landlock, a
+Docker container — :mod:`moco.sandbox`), which returns the argv and environment that run it
+confined. Nothing else starts the command.
 """
 
 from __future__ import annotations
@@ -33,8 +34,17 @@ QUIET_ENV = {"PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
 
 
 def build_command(ctx: ToolContext, command: str) -> list[str]:
-    """The argv that runs ``command``; a sandbox layer replaces or wraps this function."""
+    """The argv that runs ``command``, before the sandbox wraps it (:func:`prepare`)."""
     return ["bash", "-c", command]
+
+
+def prepare(ctx: ToolContext, command: str) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment that run ``command`` under ``ctx.sandbox`` (as it is when
+    the context has none)."""
+    argv, env = build_command(ctx, command), build_env(ctx)
+    if ctx.sandbox is None:
+        return argv, env
+    return ctx.sandbox.wrap(argv, cwd=ctx.working_dir, env=env)
 
 
 def build_env(ctx: ToolContext) -> dict[str, str]:
@@ -171,15 +181,16 @@ async def execute_bash(
         return "[cancelled by the user; the command was not run]"
     limit = min(max(timeout, 1), MAX_TIMEOUT)
     loop = asyncio.get_running_loop()
+    argv, env = prepare(ctx, command)
     try:
         transport, collector = await loop.subprocess_exec(
             lambda: _Collector(keep=ctx.max_output_chars * 2),
-            *build_command(ctx, command),
+            *argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             cwd=ctx.working_dir,
-            env=build_env(ctx),
+            env=env,
             start_new_session=True,
         )
     except OSError as error:
