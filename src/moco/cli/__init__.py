@@ -15,6 +15,7 @@ from moco.cli import profiles as profiles_commands
 from moco.cli import run as run_commands
 from moco.cli.checkpoints import checkpoints_app
 from moco.cli.mcp import mcp_app
+from moco.cli.sandbox import sandbox_app
 from moco.cli.sessions import sessions_app
 from moco.cli.skills import skills_app
 
@@ -34,6 +35,7 @@ app.add_typer(sessions_app, name="sessions")
 app.add_typer(skills_app, name="skills")
 app.add_typer(mcp_app, name="mcp")
 app.add_typer(checkpoints_app, name="checkpoints")
+app.add_typer(sandbox_app, name="sandbox")
 
 
 @app.command()

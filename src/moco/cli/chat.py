@@ -12,6 +12,7 @@ from moco.cli.options import (
     MaxTurnsOption,
     ModelOption,
     NewOption,
+    NoNetworkOption,
     ProfileOption,
     ProviderOption,
     ReadOnlyOption,
@@ -44,6 +45,7 @@ def chat_command(
     yes: YesOption = False,
     read_only: ReadOnlyOption = False,
     allow_outside: AllowOutsideOption = False,
+    no_network: NoNetworkOption = False,
 ) -> None:
     """Chat with a profile's agents: one session, slash commands (/help), Ctrl-C stops a turn."""
     from moco.chat.repl import run_chat
@@ -54,7 +56,7 @@ def chat_command(
         profile=profile, provider=provider, model=model, base_url=base_url,
         working_dir=working_dir, max_turns=max_turns, agent=agent,
         approver=interactive_approver(), yes=yes, read_only=read_only,
-        allow_outside=allow_outside,
+        allow_outside=allow_outside, network=False if no_network else None,
     )
     session_id = choose_session(orchestrator, continue_last=continue_last, name=session, new=new)
     run_chat(orchestrator, session_id, stream=stream, verbose=verbose)

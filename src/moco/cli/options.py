@@ -45,6 +45,10 @@ AllowOutsideOption = Annotated[
     bool, typer.Option("--allow-outside",
                        help="Let file tools reach paths outside the working directory.")
 ]
+NoNetworkOption = Annotated[
+    bool, typer.Option("--no-network",
+                       help="Commands get no network (a new network namespace).")
+]
 ReadOnlyOption = Annotated[
     bool, typer.Option("--read-only",
                        help="Plan mode: no file changes; only read-only commands run.")

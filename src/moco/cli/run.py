@@ -14,6 +14,7 @@ from moco.cli.options import (
     MaxTurnsOption,
     ModelOption,
     NewOption,
+    NoNetworkOption,
     ProfileOption,
     ProviderOption,
     ReadOnlyOption,
@@ -58,6 +59,7 @@ def run_command(
     yes: YesOption = False,
     read_only: ReadOnlyOption = False,
     allow_outside: AllowOutsideOption = False,
+    no_network: NoNetworkOption = False,
 ) -> None:
     """Run one task with a profile's agents and print the answer."""
     import asyncio
@@ -70,8 +72,10 @@ def run_command(
         working_dir=working_dir, max_turns=max_turns, agent=agent,
         optimizer=optimizer, optimizer_method=optimizer_method,
         approver=None if json_output else interactive_approver(), yes=yes, read_only=read_only,
-        allow_outside=allow_outside,
+        allow_outside=allow_outside, network=False if no_network else None,
     )
+    if verbose:
+        typer.echo(orchestrator.open_sandbox().describe(), err=True)
     session_id = choose_session(orchestrator, continue_last=continue_last, name=session, new=new)
     try:
         status = asyncio.run(render_run(orchestrator, task, session_id, stream=stream,
