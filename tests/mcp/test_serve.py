@@ -95,8 +95,11 @@ async def over_stdio(env: dict[str, str], project: Path, errlog: TextIO | None =
 
 @contextmanager
 def http_server(env: dict[str, str], project: Path, *flags: str) -> Iterator[str]:
-    """``moco mcp serve --transport http`` on a free port; yields its /mcp URL."""
+    """``moco mcp serve --transport http`` on a free port; yields its /mcp URL (without a
+    token unless the test sets one: tests/mcp/test_http_token.py tests the default)."""
     port = free_port()
+    if "MOCO_MCP_TOKEN" not in env:
+        flags = ("--no-token", *flags)
     process = subprocess.Popen(
         [sys.executable, "-m", "moco", "mcp", "serve", "--transport", "http", "--port", str(port),
          "-w", str(project), *flags],

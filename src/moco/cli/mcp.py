@@ -131,12 +131,18 @@ def serve_command(
     allow_remote: Annotated[bool, typer.Option(
         "--allow-remote", help="HTTP: allow a non-loopback --host (needs MOCO_MCP_TOKEN).")
     ] = False,
+    token: Annotated[str | None, typer.Option(
+        "--token", help="HTTP: the token requests must carry (default: $MOCO_MCP_TOKEN, "
+                        "else a random one, printed).")] = None,
+    no_token: Annotated[bool, typer.Option(
+        "--no-token", help="HTTP on loopback: require no token.")] = False,
 ) -> None:
     """Serve the profile's agents as MCP tools: one tool per agent plus run_agent(agent, task).
 
     Each call runs the agent and returns its final answer, with the moco session id on the
-    last line (pass it back as `session` to continue). Over HTTP, MOCO_MCP_TOKEN, when set, is
-    required as `Authorization: Bearer <token>`.
+    last line (pass it back as `session` to continue). Over HTTP every request needs the
+    token (--token, MOCO_MCP_TOKEN, or a random one printed at start) as `Authorization:
+    Bearer <token>` or `?token=<token>`.
     """
     import contextlib
     import sys
@@ -149,7 +155,8 @@ def serve_command(
         # nothing may reach stdout before the stdio protocol starts
         with contextlib.redirect_stdout(sys.stderr):
             service, listener = _serve_setup(profile, provider, model, base_url, working_dir,
-                                             transport, host, port, allow_remote)
+                                             transport, host, port, allow_remote,
+                                             (token, no_token))
     except MocoError as error:
         _fail(str(error), 2)
     if listener is None:
@@ -159,36 +166,39 @@ def serve_command(
         return
     from moco.mcp.http_server import serve_http
 
-    sock, token = listener
-    _run(serve_http(service, sock, host, token))
+    sock, required, generated = listener
+    _run(serve_http(service, sock, host, required, generated=generated))
 
 
 def _serve_setup(
     profile: str, provider: str | None, model: str | None, base_url: str | None,
     working_dir: Path | None, transport: str, host: str, port: int, allow_remote: bool,
-) -> tuple[AgentService, tuple[socket.socket, str | None] | None]:
+    token_flags: tuple[str | None, bool] = (None, False),
+) -> tuple[AgentService, tuple[socket.socket, str | None, bool] | None]:
     """Check the flags, build the agent service and (HTTP) bind the port; raises MocoError."""
     from moco.config import load_environment
     from moco.errors import ConfigError
     from moco.mcp.server import AgentService, ServeOptions
 
-    listener: tuple[socket.socket, str | None] | None = None
+    listener: tuple[socket.socket, str | None, bool] | None = None
     token: str | None = None
+    generated = False
     if working_dir is None and Path.cwd() == Path(Path.cwd().anchor):
         # desktop clients start servers in "/": the agents must not work on the whole disk
         raise ConfigError(f"moco mcp serve was started in {Path.cwd()} — pass --working-dir/-w "
                           "with the folder the agents should work in")
     if transport == "http":
-        from moco.mcp.http_server import bearer_token
+        from moco.mcp.http_server import choose_token
 
         directory = (working_dir or Path.cwd()).expanduser().resolve()
-        token = bearer_token(host, allow_remote, load_environment(directory))
+        token, generated = choose_token(host, allow_remote, load_environment(directory),
+                                        token=token_flags[0], no_token=token_flags[1])
     service = AgentService(ServeOptions(profile=profile, provider=provider, model=model,
                                         base_url=base_url, working_dir=working_dir))
     if transport == "http":
         from moco.mcp.http_server import listen
 
-        listener = (listen(host, port), token)
+        listener = (listen(host, port), token, generated)
     return service, listener
 
 
