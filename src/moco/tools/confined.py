@@ -56,7 +56,11 @@ def check_nul(path: str) -> None:
 
 def locate(ctx: ToolContext, path: str) -> Located:
     check_nul(path)
-    resolved = ctx.resolve_path(path)
+    try:
+        resolved = ctx.resolve_path(path)
+    except (OSError, RuntimeError) as error:  # a link changed while realpath read it
+        raise ToolError(f"{path} changed while it was being checked ({error}); "
+                        "try again") from None
     raw = Path(os.path.expanduser(path))
     if not raw.is_absolute():
         return Located(resolved, raw.as_posix())
