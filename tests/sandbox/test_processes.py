@@ -61,12 +61,15 @@ def test_control_unconfined_commands_see_moco_environment(area: Area) -> None:
 
 
 def _processes_naming(text: str) -> list[int]:
+    """Live processes with ``text`` in their command line or environment (the tests give
+    every process a command starts the marker in ``MOCO_TEST_MARKER``)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            named = text.encode() in (entry / "cmdline").read_bytes()
+            named = any(text.encode() in (entry / part).read_bytes()
+                        for part in ("cmdline", "environ"))
             if named and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
                 found.append(int(entry.name))
         except OSError:
@@ -83,13 +86,17 @@ async def _gone(marker: str) -> bool:
 
 
 def _escapes(marker: str) -> str:
-    body = f"bash -c 'sleep 300; : {marker}' >/dev/null 2>&1"
+    """Three ways out; each sleeper carries ``marker`` as its own name (``exec -a``), so a
+    leftover is found and the control's cleanup reaches it."""
+    body = f"bash -c 'exec -a {marker} sleep 300' >/dev/null 2>&1"
     return f"setsid {body} & nohup {body} & ( {body} & ); disown -a; echo started"
 
 
 async def test_background_children_do_not_outlive_the_command(kind: str, area: Area) -> None:
     marker = f"moco-bg-{uuid.uuid4().hex}"
-    output = await sh(context(make_sandbox(kind, area), area), _escapes(marker))
+    ctx = context(make_sandbox(kind, area), area)
+    ctx.env = {"MOCO_TEST_MARKER": marker}
+    output = await sh(ctx, _escapes(marker))
     assert "started" in output
     assert await _gone(marker), f"left behind: {_processes_naming(marker)}"
 
@@ -97,6 +104,7 @@ async def test_background_children_do_not_outlive_the_command(kind: str, area: A
 async def test_a_timed_out_command_dies_with_all_it_started(kind: str, area: Area) -> None:
     marker = f"moco-to-{uuid.uuid4().hex}"
     ctx = context(make_sandbox(kind, area), area)
+    ctx.env = {"MOCO_TEST_MARKER": marker}
     output = await sh(ctx, f"{_escapes(marker)}; sleep 300; : {marker}", timeout=1)
     assert "timed out" in output
     assert await _gone(marker), f"left behind: {_processes_naming(marker)}"
@@ -104,7 +112,9 @@ async def test_a_timed_out_command_dies_with_all_it_started(kind: str, area: Are
 
 async def test_control_unconfined_setsid_children_survive(area: Area) -> None:
     marker = f"moco-bg-{uuid.uuid4().hex}"
-    await sh(context(make_sandbox("off", area), area), _escapes(marker))
+    ctx = context(make_sandbox("off", area), area)
+    ctx.env = {"MOCO_TEST_MARKER": marker}
+    await sh(ctx, _escapes(marker))
     try:
         await asyncio.sleep(0.2)
         assert _processes_naming(marker)
