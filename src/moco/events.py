@@ -188,6 +188,17 @@ class UsageReported(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptDiscarded(Event):
+    """The model's stream failed after it had sent ``text`` and is being tried again from the
+    start: that text is not part of the answer, and a front end that showed it takes it back.
+    """
+
+    type: ClassVar[str] = "attempt_discarded"
+    text: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Warning(Event):
     type: ClassVar[str] = "warning"
     message: str

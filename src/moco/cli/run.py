@@ -65,8 +65,11 @@ def run_command(
     import asyncio
 
     from moco.core.orchestrator import Orchestrator
+    from moco.errors import ConfigError
     from moco.ui.approval import interactive_approver
 
+    if not task.strip():  # before a session is created or a provider is resolved
+        raise ConfigError("the task is empty — say what the agents should do")
     orchestrator = Orchestrator(
         profile=profile, provider=provider, model=model, base_url=base_url,
         working_dir=working_dir, max_turns=max_turns, agent=agent,
@@ -100,8 +103,13 @@ async def render_run(orchestrator: Orchestrator, task: str, session_id: str | No
     if json_output:
         renderer = JsonRenderer()
     else:
+        import sys
+
+        # piped or redirected, stdout gets only the answer: text is written per completed
+        # model call, so an attempt that fails and is retried never reaches it
         renderer = ConsoleRenderer(stream=stream, verbose=verbose,
-                                   root_agent=orchestrator.agent_name)
+                                   root_agent=orchestrator.agent_name,
+                                   hold_text=not sys.stdout.isatty())
     status = "error"
     try:
         async for event in orchestrator.events(task, session_id=session_id):

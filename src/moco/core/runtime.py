@@ -17,6 +17,7 @@ from moco.core.loop_detector import LoopDetector, LoopVerdict
 from moco.core.policy import ToolPolicy, check_all
 from moco.errors import MocoError, ProviderError, ToolError
 from moco.events import (
+    AttemptDiscarded,
     ContextCompressed,
     Error,
     Event,
@@ -296,6 +297,9 @@ class AgentRuntime:
             elif isinstance(chunk, Finish):
                 turn.finish = chunk.reason
             elif isinstance(chunk, StreamRestart):
+                if turn.text and self.check_output is None:  # its text was shown: take it back
+                    yield AttemptDiscarded(**self._ids, text="".join(turn.text),
+                                           reason=chunk.reason)
                 turn.text.clear()
                 turn.calls.clear()
                 turn_input = 0

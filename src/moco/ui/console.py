@@ -1,21 +1,31 @@
 """Render a run's events in a terminal: streamed text on stdout, tool activity on stderr.
 
 ``moco run --json`` bypasses this and prints each event as one JSON line.
+
+When a model stream fails after some text and is tried again (:class:`AttemptDiscarded`),
+that text is not the answer: on a terminal it is erased (or, when it can no longer be erased,
+marked as discarded on stderr). With ``hold_text`` (``moco run`` when stdout is a pipe or a
+file) the root agent's text is held until its model call is complete, so a discarded attempt
+never reaches stdout and stdout holds only the answer.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import unicodedata
 from typing import Any, TextIO
 
 from moco.events import (
     AgentDelegated,
     AgentReturned,
     AgentsSelected,
+    AttemptDiscarded,
     ContextCompressed,
     Error,
     Event,
+    MessageCompleted,
     RunFinished,
     TextDelta,
     ToolCallFinished,
@@ -51,6 +61,7 @@ class ConsoleRenderer:
         out: TextIO | None = None,
         err: TextIO | None = None,
         root_agent: str = "",
+        hold_text: bool = False,
     ) -> None:
         self.stream = stream
         self.verbose = verbose
@@ -60,11 +71,22 @@ class ConsoleRenderer:
         self._at_line_start = True
         self._streamed_final = False
         self._color = self.err.isatty()
+        #: the root's text is written once its model call is complete, not as it streams
+        self.hold_text = hold_text
+        #: stdout is a terminal, where a discarded attempt can be erased
+        self._live = _isatty(self.out)
+        #: the root's text of the model call in progress: held, or already shown
+        self._attempt: list[str] = []
+        #: whether the shown attempt can still be erased (it began at the start of a line
+        #: and nothing else was written since)
+        self._erasable = True
 
     def _dim(self, text: str) -> str:
         return f"\x1b[2m{text}\x1b[0m" if self._color else text
 
     def _note(self, text: str) -> None:
+        if self._attempt and not self.hold_text:
+            self._erasable = False
         if not self._at_line_start:
             self.out.write("\n")
             self.out.flush()
@@ -76,8 +98,8 @@ class ConsoleRenderer:
         return event.is_root
 
     def handle(self, event: Event) -> None:
-        if isinstance(event, TextDelta):
-            self._text(event)
+        if isinstance(event, TextDelta | AttemptDiscarded | MessageCompleted):
+            self._answer(event)
         elif isinstance(event, ToolCallStarted):
             line = f"→ {event.name} {compact_arguments(event.arguments)}"
             self._note(self._dim(_indent(event.agent) + line))
@@ -106,13 +128,54 @@ class ConsoleRenderer:
         elif isinstance(event, RunFinished) and self._is_root(event):
             self._finished(event)
 
-    def _text(self, event: TextDelta) -> None:
-        if not self.stream or not self._is_root(event):
+    def _answer(self, event: TextDelta | AttemptDiscarded | MessageCompleted) -> None:
+        """The root agent's text: streamed, taken back, or complete."""
+        if not self._is_root(event):
             return
-        self.out.write(event.text)
+        if isinstance(event, TextDelta):
+            self._text(event)
+        elif isinstance(event, AttemptDiscarded):
+            self._discard()
+        elif event.message.role == "assistant":
+            self._release()
+
+    def _text(self, event: TextDelta) -> None:
+        if not self.stream or not event.text:
+            return
+        if self.hold_text:
+            self._attempt.append(event.text)  # shown once the model call is complete
+            return
+        if not self._attempt:
+            self._erasable = self._at_line_start
+        self._attempt.append(event.text)
+        self._write(event.text)
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
         self.out.flush()
-        self._at_line_start = event.text.endswith("\n")
+        self._at_line_start = text.endswith("\n")
         self._streamed_final = True
+
+    def _release(self) -> None:
+        """The root's model call completed: its text is part of the conversation."""
+        held, self._attempt = "".join(self._attempt), []
+        if held and self.hold_text:
+            self._write(held)
+
+    def _discard(self) -> None:
+        """The root's model call failed after some text and is tried again: take it back."""
+        shown, self._attempt = "".join(self._attempt), []
+        if self.hold_text or not shown:
+            return  # held text was never shown
+        rows = _rows(shown, _columns(self.out)) if self._live else 0
+        if self._live and self._erasable and rows < _lines():
+            up = f"\x1b[{rows - 1}A" if rows > 1 else ""
+            self.out.write(f"\r{up}\x1b[J")  # back to where the attempt began; clear below
+            self.out.flush()
+            self._at_line_start = True
+        else:
+            self._note(self._dim("(retrying — the partial answer above is discarded)"))
+        self._streamed_final = False
 
     def _tool_finished(self, event: ToolCallFinished) -> None:
         self._streamed_final = self._streamed_final and not self._is_root(event)
@@ -125,6 +188,8 @@ class ConsoleRenderer:
             self._note(self._dim(f"{prefix}✓ {event.name} ({event.duration_ms:.0f} ms) {preview}"))
 
     def _finished(self, event: RunFinished) -> None:
+        if self.hold_text:
+            self._attempt = []  # a model call that never completed (the run failed)
         if self.stream and self._streamed_final:
             if not self._at_line_start:
                 self.out.write("\n")
@@ -140,6 +205,7 @@ class ConsoleRenderer:
     def interrupted(self, note: str = "[cancelled]") -> None:
         """Mark a stopped run: end the partial line (it stays visible) and print ``note``
         (nothing more when it is empty)."""
+        self._release()
         if not self._at_line_start:
             self.out.write("\n")
         if note:
@@ -147,6 +213,37 @@ class ConsoleRenderer:
         self.out.flush()
         self._at_line_start = True
         self._streamed_final = False
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # a closed or a minimal stream
+        return False
+
+
+def _columns(stream: TextIO) -> int:
+    import os
+
+    try:
+        return max(os.get_terminal_size(stream.fileno()).columns, 1)
+    except (AttributeError, ValueError, OSError):
+        return max(shutil.get_terminal_size().columns, 1)
+
+
+def _lines() -> int:
+    return shutil.get_terminal_size().lines
+
+
+def _rows(text: str, columns: int) -> int:
+    """How many terminal rows ``text`` takes when written from the start of a line (the
+    cursor ends on the last one)."""
+    rows = 0
+    for line in text.split("\n"):
+        width = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+        width += line.count("\t") * 7
+        rows += max(1, -(-width // columns))
+    return rows
 
 
 def _indent(agent_path: str) -> str:
