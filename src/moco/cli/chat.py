@@ -16,6 +16,8 @@ from moco.cli.options import (
     ProfileOption,
     ProviderOption,
     ReadOnlyOption,
+    SandboxImageOption,
+    SandboxOption,
     SessionOption,
     StreamOption,
     VerboseOption,
@@ -46,6 +48,8 @@ def chat_command(
     read_only: ReadOnlyOption = False,
     allow_outside: AllowOutsideOption = False,
     no_network: NoNetworkOption = False,
+    sandbox: SandboxOption = False,
+    sandbox_image: SandboxImageOption = None,
 ) -> None:
     """Chat with a profile's agents: one session, slash commands (/help), Ctrl-C stops a turn."""
     from moco.chat.repl import run_chat
@@ -57,6 +61,7 @@ def chat_command(
         working_dir=working_dir, max_turns=max_turns, agent=agent,
         approver=interactive_approver(), yes=yes, read_only=read_only,
         allow_outside=allow_outside, network=False if no_network else None,
+        sandbox="docker" if sandbox or sandbox_image else None, sandbox_image=sandbox_image,
     )
     session_id = choose_session(orchestrator, continue_last=continue_last, name=session, new=new)
     run_chat(orchestrator, session_id, stream=stream, verbose=verbose)

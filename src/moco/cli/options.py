@@ -53,3 +53,13 @@ ReadOnlyOption = Annotated[
     bool, typer.Option("--read-only",
                        help="Plan mode: no file changes; only read-only commands run.")
 ]
+SandboxOption = Annotated[
+    bool, typer.Option("--sandbox",
+                       help="Run the shell in one Docker container: the working directory at "
+                            "/workspace, no network, no capabilities.")
+]
+SandboxImageOption = Annotated[
+    str | None, typer.Option("--sandbox-image", metavar="IMAGE",
+                             help="Image for --sandbox (default python:3.12-slim); implies "
+                                  "--sandbox.")
+]

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from moco.core.policy import ToolPolicy
     from moco.events import ContextCompressed
     from moco.sandbox import Sandbox, SandboxChoice
+    from moco.sandbox.docker import DockerSandbox
     from moco.skills.registry import SkillRegistry
     from moco.storage.session_logger import SessionLogger
     from moco.storage.session_state import ModelChoice
@@ -84,6 +85,7 @@ class Orchestrator:
         read_only: bool = False,
         sandbox: str | Sandbox | None = None,
         network: bool | None = None,
+        sandbox_image: str | None = None,
     ) -> None:
         self.working_dir = Path(working_dir or os.getcwd()).expanduser().resolve()
         if not self.working_dir.is_dir():
@@ -121,6 +123,9 @@ class Orchestrator:
         self.mcp_client = mcp_client if mcp_client is not None else self._configured_mcp()
         self._setup_safety(guardrails, approver, yes=yes, read_only=read_only)
         self._setup_sandbox(sandbox, network)
+        #: mode docker: the container every run of this orchestrator shares (aclose removes it)
+        self._container: DockerSandbox | None = None
+        self._set_sandbox_image(sandbox_image)
         self._mcp_tools: list[Tool] = []
         self._providers: dict[ProviderSettings, Provider] = {}
         self._providers_loop: asyncio.AbstractEventLoop | None = None
@@ -165,6 +170,9 @@ class Orchestrator:
         if self.mcp_client is not None:
             await self.mcp_client.aclose()
             self._mcp_tools = []
+        container, self._container = self._container, None
+        if container is not None:
+            await container.aclose()
 
     def provider_for(self, settings: ProviderSettings) -> Provider:
         """The provider client for ``settings``, shared by every agent on the same endpoint and
@@ -393,11 +401,32 @@ class Orchestrator:
         confinement to be had, the next run warns about it, once per orchestrator."""
         from moco.sandbox import open_sandbox
 
+        if self._container is not None:
+            return self._share_container(None)
         choice = open_sandbox(self.working_dir, self.env, self.sandbox_settings,
                               given=self._given_sandbox, may_read=self.permissions.may_read)
         if choice.unavailable and self._sandbox_warning is None:
             self._sandbox_warning = choice.warning()
-        return choice
+        return self._share_container(choice)
+
+    def _share_container(self, choice: SandboxChoice | None) -> SandboxChoice:
+        """Mode docker: one container for all runs of this orchestrator (a run gets a view it
+        cannot close; :meth:`aclose` removes the container). Other modes pass through."""
+        from moco.sandbox import SandboxChoice
+        from moco.sandbox.docker import DockerSandbox, SharedContainer
+
+        if choice is not None:
+            if not isinstance(choice.sandbox, DockerSandbox):
+                return choice
+            self._container = choice.sandbox
+        assert self._container is not None
+        return SandboxChoice(SharedContainer(self._container), "docker",
+                             "--sandbox: the run's Docker container")
+
+    def _set_sandbox_image(self, image: str | None) -> None:
+        """``sandbox_image``: the image of mode docker (``--sandbox-image``)."""
+        if image:
+            self.sandbox_settings = dataclasses.replace(self.sandbox_settings, image=image)
 
     def _setup_secrets_and_loops(self) -> None:
         from moco.config import secret_values

@@ -4,7 +4,9 @@ Modes (``MOCO_SANDBOX``, profile.yaml ``sandbox: {mode: ...}``, ``Orchestrator(s
 
 - ``auto`` (default): bubblewrap if it works here, else Landlock, else none (and say so);
 - ``bwrap`` / ``landlock``: that one, or a :class:`~moco.errors.ConfigError` saying why not;
-- ``off``: none, on purpose (no warning, no extra questions).
+- ``off``: none, on purpose (no warning, no extra questions);
+- ``docker`` (``--sandbox``): the run's shell in one Docker container of ``image``
+  (:mod:`moco.sandbox.docker`; never chosen by ``auto``; network off unless asked for).
 
 When ``auto`` finds nothing, the sandbox is an :class:`Unavailable`: the orchestrator warns
 once and the permission layer asks before (or, with nobody to ask, refuses) commands that are
@@ -22,9 +24,9 @@ from typing import Any, Literal
 from moco.errors import ConfigError
 from moco.sandbox.base import HIDDEN_HOME_PATHS, Sandbox, SandboxPolicy, Unconfined
 
-Mode = Literal["auto", "bwrap", "landlock", "off"]
-MODES: tuple[Mode, ...] = ("auto", "bwrap", "landlock", "off")
-SETTINGS_KEYS = frozenset({"mode", "network", "writable"})
+Mode = Literal["auto", "bwrap", "landlock", "off", "docker"]
+MODES: tuple[Mode, ...] = ("auto", "bwrap", "landlock", "off", "docker")
+SETTINGS_KEYS = frozenset({"mode", "network", "writable", "image"})
 #: how deep below the working directory ``.env``-like files are looked for, and how many
 #: folders at most (a huge tree is not walked at every run)
 MASK_DEPTH = 3
@@ -49,6 +51,8 @@ class SandboxSettings:
     writable: tuple[Path, ...] = ()
     #: where ``mode`` came from, for ``moco sandbox status``
     source: str = "default"
+    #: the image of mode ``docker`` (``None``: :data:`moco.sandbox.docker.DEFAULT_IMAGE`)
+    image: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +94,7 @@ def parse_mode(value: object, source: str) -> Mode:
 
 def sandbox_settings(profile_settings: Mapping[str, Any], env: Mapping[str, str], *,
                      mode: str | None = None, network: bool | None = None,
-                     source: str = "profile.yaml") -> SandboxSettings:
+                     source: str = "profile.yaml", image: str | None = None) -> SandboxSettings:
     """The run's sandbox settings: the run's own choice (``mode``, ``network``: flags) over
     ``MOCO_SANDBOX`` over profile.yaml ``sandbox:`` over the defaults."""
     raw = profile_settings.get("sandbox")
@@ -118,8 +122,14 @@ def sandbox_settings(profile_settings: Mapping[str, Any], env: Mapping[str, str]
     roots = raw.get("writable") or []
     if not isinstance(roots, list) or not all(isinstance(r, str) for r in roots):
         raise ConfigError(f"{source} sandbox: writable must be a list of folders")
+    if chosen == "docker" and "network" not in raw:
+        allowed = False  # a container run is offline unless asked for
+    image = image or raw.get("image")
+    if image is not None and not isinstance(image, str):
+        raise ConfigError(f"{source} sandbox: image must be a Docker image name")
     return SandboxSettings(mode=chosen, network=allowed if network is None else network,
-                           writable=tuple(Path(r).expanduser() for r in roots), source=where)
+                           writable=tuple(Path(r).expanduser() for r in roots), source=where,
+                           image=image)
 
 
 def hidden_paths(env: Mapping[str, str]) -> tuple[Path, ...]:
@@ -172,12 +182,18 @@ def open_sandbox(working_dir: Path, env: Mapping[str, str], settings: SandboxSet
         return may_read is not None and may_read(str(path.relative_to(working_dir)))
 
     policy = build_policy(working_dir, env, settings, may_read=readable)
-    return choose_sandbox(policy, settings.mode)
+    return choose_sandbox(policy, settings.mode, image=settings.image)
 
 
-def choose_sandbox(policy: SandboxPolicy, mode: str = "auto") -> SandboxChoice:
+def choose_sandbox(policy: SandboxPolicy, mode: str = "auto", *,
+                   image: str | None = None) -> SandboxChoice:
     """The sandbox for ``policy`` in ``mode`` (see the module docstring)."""
     chosen = parse_mode(mode, "sandbox mode")
+    if chosen == "docker":
+        from moco.sandbox.docker import DEFAULT_IMAGE, DockerSandbox
+
+        return SandboxChoice(DockerSandbox(policy, image or DEFAULT_IMAGE), chosen,
+                             "--sandbox: a Docker container")
     if chosen == "off":
         return SandboxChoice(Unconfined(), chosen, "turned off (sandbox: off)")
     problems: list[str] = []
