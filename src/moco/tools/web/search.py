@@ -1,0 +1,228 @@
+"""Search backends for ``web_search``, chosen by configuration and by which key is set
+(each request as the service documents it):
+
+- ``brave``: ``BRAVE_SEARCH_API_KEY`` or ``BRAVE_API_KEY``; GET ``/res/v1/web/search?q=&count=``
+  with the header ``X-Subscription-Token`` -> ``web.results[].{title,url,description}``;
+- ``tavily``: ``TAVILY_API_KEY``; POST ``/search`` JSON ``{query, max_results}`` with
+  ``Authorization: Bearer <key>`` -> ``results[].{title,url,content}``;
+- ``searxng``: ``SEARXNG_URL`` (the instance); GET ``{SEARXNG_URL}/search?q=&format=json``
+  -> ``results[].{title,url,content}``;
+- ``google``: ``GOOGLE_CSE_API_KEY`` and ``GOOGLE_CSE_ID``; GET
+  ``/customsearch/v1?key=&cx=&q=&num=`` -> ``items[].{title,link,snippet}``.
+
+Base URLs can be replaced (a proxy, a test server): ``BRAVE_SEARCH_URL``, ``TAVILY_API_URL``,
+``GOOGLE_CSE_URL`` (the service's base; the documented path is appended). The search APIs
+are the user's own configuration, not a URL the model chose, so the private-address guard
+of ``web_fetch`` does not apply to them (a SearXNG instance often runs on localhost).
+
+A backend is anything with ``name``, ``needs``, ``configured(env)`` and ``search(...)``
+(:class:`SearchBackend`). The providers' own search (Gemini grounding, OpenAI's and
+Anthropic's web search tools) fits the same protocol as a backend that asks the model
+provider instead of a search API; it is not built yet.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from moco.errors import ToolError
+
+if TYPE_CHECKING:
+    import httpx2
+
+SNIPPET_CHARS = 300
+_TAGS = re.compile(r"<[^>]{0,200}>")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    title: str
+    url: str
+    snippet: str = ""
+
+
+class SearchBackend(Protocol):
+    #: the name in ``web: {search: ...}`` / ``MOCO_WEBSEARCH``
+    name: str
+    #: what to set, for messages ("BRAVE_SEARCH_API_KEY (or BRAVE_API_KEY)")
+    needs: str
+
+    def configured(self, env: Mapping[str, str]) -> bool: ...
+
+    async def search(
+        self, client: httpx2.AsyncClient, env: Mapping[str, str], query: str, count: int
+    ) -> list[SearchResult]: ...
+
+
+def _first(env: Mapping[str, str], *names: str) -> str:
+    return next((env[name] for name in names if env.get(name)), "")
+
+
+def _base(env: Mapping[str, str], variable: str, default: str) -> str:
+    return (env.get(variable) or default).rstrip("/")
+
+
+class Brave:
+    name = "brave"
+    label = "Brave Search"
+    needs = "BRAVE_SEARCH_API_KEY (or BRAVE_API_KEY)"
+    KEYS: ClassVar[tuple[str, ...]] = ("BRAVE_SEARCH_API_KEY", "BRAVE_API_KEY")
+
+    def configured(self, env: Mapping[str, str]) -> bool:
+        return bool(_first(env, *self.KEYS))
+
+    async def search(
+        self, client: httpx2.AsyncClient, env: Mapping[str, str], query: str, count: int
+    ) -> list[SearchResult]:
+        url = _base(env, "BRAVE_SEARCH_URL", "https://api.search.brave.com") + "/res/v1/web/search"
+        response = await client.get(
+            url, params={"q": query, "count": min(count, 20)},
+            headers={"Accept": "application/json",
+                     "X-Subscription-Token": _first(env, *self.KEYS)})
+        data = _json(self.label, response)
+        web = data.get("web") if isinstance(data, dict) else None
+        items = web.get("results") if isinstance(web, dict) else None
+        return _results(items, "title", "url", "description")
+
+
+class Tavily:
+    name = "tavily"
+    label = "Tavily"
+    needs = "TAVILY_API_KEY"
+
+    def configured(self, env: Mapping[str, str]) -> bool:
+        return bool(env.get("TAVILY_API_KEY"))
+
+    async def search(
+        self, client: httpx2.AsyncClient, env: Mapping[str, str], query: str, count: int
+    ) -> list[SearchResult]:
+        url = _base(env, "TAVILY_API_URL", "https://api.tavily.com") + "/search"
+        response = await client.post(
+            url, json={"query": query, "max_results": min(count, 20)},
+            headers={"Authorization": f"Bearer {env['TAVILY_API_KEY']}"})
+        data = _json(self.label, response)
+        items = data.get("results") if isinstance(data, dict) else None
+        return _results(items, "title", "url", "content")
+
+
+class SearXNG:
+    name = "searxng"
+    label = "SearXNG"
+    needs = "SEARXNG_URL"
+
+    def configured(self, env: Mapping[str, str]) -> bool:
+        return bool(env.get("SEARXNG_URL"))
+
+    async def search(
+        self, client: httpx2.AsyncClient, env: Mapping[str, str], query: str, count: int
+    ) -> list[SearchResult]:
+        url = env["SEARXNG_URL"].rstrip("/") + "/search"
+        response = await client.get(url, params={"q": query, "format": "json"},
+                                    headers={"Accept": "application/json"})
+        data = _json(self.label, response, "is format: json enabled in its settings.yml?")
+        items = data.get("results") if isinstance(data, dict) else None
+        return _results(items, "title", "url", "content")[:count]
+
+
+class Google:
+    name = "google"
+    label = "Google Programmable Search"
+    needs = "GOOGLE_CSE_API_KEY and GOOGLE_CSE_ID"
+
+    def configured(self, env: Mapping[str, str]) -> bool:
+        return bool(env.get("GOOGLE_CSE_API_KEY") and env.get("GOOGLE_CSE_ID"))
+
+    async def search(
+        self, client: httpx2.AsyncClient, env: Mapping[str, str], query: str, count: int
+    ) -> list[SearchResult]:
+        url = _base(env, "GOOGLE_CSE_URL", "https://www.googleapis.com") + "/customsearch/v1"
+        response = await client.get(url, params={
+            "key": env["GOOGLE_CSE_API_KEY"], "cx": env["GOOGLE_CSE_ID"], "q": query,
+            "num": min(count, 10)})
+        data = _json(self.label, response)
+        items = data.get("items") if isinstance(data, dict) else None
+        return _results(items, "title", "link", "snippet")
+
+
+#: in the order a backend is picked when none is chosen
+BACKENDS: dict[str, SearchBackend] = {b.name: b for b in (Brave(), Tavily(), SearXNG(), Google())}
+
+
+def not_configured() -> str:
+    options = "; ".join(f"{b.needs} for {getattr(b, 'label', b.name)}"
+                        for b in BACKENDS.values())
+    return (f"web_search has no search backend configured. Set one of: {options} (in the "
+            "environment or $MOCO_HOME/.env); pick one with MOCO_WEBSEARCH or profile.yaml "
+            f"web: {{search: {'|'.join(BACKENDS)}}}")
+
+
+def choose(wanted: str | None, env: Mapping[str, str]) -> SearchBackend:
+    """The backend named by the settings, else the first one configured."""
+    if wanted:
+        backend = BACKENDS.get(wanted)
+        if backend is None:
+            raise ToolError(f"unknown web search backend {wanted!r} (MOCO_WEBSEARCH or web: "
+                            f"{{search:}}); known: {', '.join(BACKENDS)}")
+        if not backend.configured(env):
+            raise ToolError(f"web search backend {wanted!r} needs {backend.needs}")
+        return backend
+    found = next((b for b in BACKENDS.values() if b.configured(env)), None)
+    if found is None:
+        raise ToolError(not_configured())
+    return found
+
+
+def format_results(results: list[SearchResult], query: str, backend: str) -> str:
+    """Numbered title, URL and snippet: lean, since every token is paid for."""
+    if not results:
+        return f"no results for {query!r} ({backend})"
+    blocks = []
+    for number, item in enumerate(results, 1):
+        lines = [f"{number}. {item.title or item.url}", item.url]
+        if item.snippet:
+            lines.append(item.snippet)
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def clean(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """Snippet text without markup (Brave marks matches with ``<strong>``), on one line."""
+    plain = " ".join(html.unescape(_TAGS.sub("", text)).split())
+    return plain if len(plain) <= limit else plain[: limit - 1].rstrip() + "…"
+
+
+def _results(items: Any, title: str, url: str, snippet: str) -> list[SearchResult]:
+    found: list[SearchResult] = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get(url), str):
+            continue
+        found.append(SearchResult(clean(str(item.get(title) or ""), 200), item[url],
+                                  clean(str(item.get(snippet) or ""))))
+    return found
+
+
+def _json(label: str, response: httpx2.Response, hint: str = "") -> Any:
+    """The decoded answer, or a ToolError saying what the service said (never the request
+    URL: Google's carries the key)."""
+    status = response.status_code
+    if status in (401, 403):
+        raise ToolError(f"{label} refused the request (HTTP {status}): check the key"
+                        f"{_excerpt(response)}")
+    if status == 429:
+        raise ToolError(f"{label} is rate limiting (HTTP 429); try again later")
+    if status >= 400:
+        raise ToolError(f"{label} failed (HTTP {status}){_excerpt(response)}")
+    try:
+        return response.json()
+    except ValueError:
+        extra = f"; {hint}" if hint else ""
+        raise ToolError(f"{label} did not answer with JSON{extra}") from None
+
+
+def _excerpt(response: httpx2.Response) -> str:
+    text = " ".join(response.text.split())[:200]
+    return f": {text}" if text else ""
