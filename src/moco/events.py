@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from moco.messages import Message
 
@@ -219,6 +219,13 @@ class RunFinished(Event):
     input_tokens: int = 0
     output_tokens: int = 0
     turns: int = 0
+
+
+class EventSink(Protocol):
+    """Anything that consumes a run's events as they happen (a console, a web stream, a
+    gateway): what ``Orchestrator.run`` hands every event to."""
+
+    def handle(self, event: Event) -> None: ...
 
 
 def root_finish(event: Event) -> RunFinished | None:

@@ -165,3 +165,40 @@ def test_chat_ignores_empty_lines(
     assert "hello back" in out
     [request] = scripted_openai.requests
     assert [m["content"] for m in request.body["messages"] if m["role"] == "user"] == ["hello"]
+
+
+# -- unknown tools are warned about, not dropped without a word ------------------------------
+def _team(project: Path) -> None:
+    agents = project / ".moco" / "profiles" / "team" / "agents"
+    agents.mkdir(parents=True)
+    (agents / "researcher.md").write_text(
+        "---\ndescription: researches\nmode: primary\n"
+        "tools: Read, summon_dragon, conjure_facts\n---\nYou research.\n")
+    (agents / "helper.md").write_text("---\ndescription: helps\ntools: [read_file]\n---\nHi.\n")
+
+
+WARNED = "agent 'researcher': unknown tools dropped: summon_dragon, conjure_facts (known tools: "
+
+
+def test_list_profiles_warns_once_per_agent(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    _team(project)
+    code, out, err = moco(monkeypatch, capsys, "list-profiles")
+    assert code == 0 and "team" in out
+    [line] = [line for line in err.splitlines() if "team" in line]
+    assert line.startswith(f"warning: profile 'team': {WARNED}")
+
+
+def test_run_start_warns_about_unknown_tools(
+    project: Path, scripted_openai: ScriptedOpenAIServer,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    _team(project)
+    scripted_openai.add(Reply.say("researched"))
+    code, out, err = moco(monkeypatch, capsys, "run", "find out", "-p", "team", "-P", "openai")
+    assert code == 0, err
+    assert out == "researched\n"
+    assert err.count(f"warning: {WARNED}") == 1
+    tools = {t["function"]["name"] for t in scripted_openai.requests[0].body["tools"]}
+    assert "read_file" in tools and "summon_dragon" not in tools

@@ -28,8 +28,12 @@ def list_profiles_command(
     table = Table(box=None, pad_edge=False)
     for column in ("name", "agents", "description", "location"):
         table.add_column(column)
+    problems: list[str] = []
     for info in list_profiles(working_dir=working_dir, env=env):
         description = info.description if info.error is None else f"[red]{info.error}[/red]"
         table.add_row(info.name, str(info.agent_count), description,
                       f"{info.source}: {info.location}")
+        problems += [f"warning: profile '{info.name}': {line}" for line in info.problems]
     Console().print(table)
+    for line in problems:  # what each profile drops: unknown tools, invalid skills
+        typer.echo(line, err=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib
 import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from moco.config import ProviderSettings, load_environment, resolve_provider, split_provider_spec
 from moco.errors import ConfigError, GuardrailBlocked, MaxTurnsExceeded, MocoError
-from moco.events import Event, RunFinished, RunIdentity, new_run_id, root_finish
+from moco.events import Event, EventSink, RunFinished, RunIdentity, new_run_id, root_finish
 from moco.messages import Message
 from moco.profiles import AgentSpec, Profile, load_profile
 from moco.profiles.prompt import default_variables, project_instructions, render_prompt
@@ -40,6 +41,10 @@ if TYPE_CHECKING:
     from moco.skills.registry import SkillRegistry
     from moco.storage.session_logger import SessionLogger
     from moco.storage.session_state import ModelChoice
+
+#: the front end ``run()`` prints to when ``stream``/``verbose`` is on and no ``renderer`` is
+#: given (looked up by name: the core does not import any UI)
+CONSOLE_SINK = "moco.ui.console:ConsoleRenderer"
 
 #: Claude Code's model aliases, meaningful only on Anthropic
 _CLAUDE_ALIASES = {
@@ -86,6 +91,7 @@ class Orchestrator:
         sandbox: str | Sandbox | None = None,
         network: bool | None = None,
         sandbox_image: str | None = None,
+        renderer: EventSink | None = None,
     ) -> None:
         self.working_dir = Path(working_dir or os.getcwd()).expanduser().resolve()
         if not self.working_dir.is_dir():
@@ -100,6 +106,8 @@ class Orchestrator:
         )
         self.stream = stream
         self.verbose = verbose
+        #: where :meth:`run` shows events (None: the console when ``stream``/``verbose``)
+        self.renderer = renderer
         self.max_turns = max_turns
         self.max_depth = max_depth
         self.max_parallel_agents = max_parallel_agents
@@ -221,6 +229,8 @@ class Orchestrator:
         identity = RunIdentity(run_id=new_run_id(), agent_name=agent_name, path=agent_name,
                                session_id=session_id)
         for warning in await self._prepare_tools(identity):
+            yield warning
+        for warning in self._load_warnings(identity):
             yield warning
         if self.redact_tools:
             task = self.redactor.redact(task)
@@ -599,6 +609,22 @@ class Orchestrator:
         return warnings + [Warning(**ids, message=f"MCP server '{name}': {error}")
                            for name, error in self.mcp_client.errors.items()]
 
+    _load_checked = False
+
+    def _load_warnings(self, identity: RunIdentity) -> list[Event]:
+        """Once: one warning per agent whose ``tools`` name tools this run does not have (MCP
+        tools included) and one per skill that fails validation (moco.profiles.problems)."""
+        if self._load_checked:
+            return []
+        self._load_checked = True
+        from moco.events import Warning
+        from moco.profiles import problems
+
+        known = problems.tool_names(self.available_tools()) | problems.moco_tool_names(False)
+        lines = problems.tool_problems(self.profile.agents, known)
+        lines += problems.skill_problems(self.skills.invalid)
+        return [Warning(**identity.fields(), message=line) for line in lines]
+
     def tools_for(self, spec: AgentSpec) -> ToolRegistry:
         return select_tools(self.available_tools(), spec)
 
@@ -633,10 +659,16 @@ class Orchestrator:
             )
         return requested
 
-    def _renderer(self) -> Any:
+    def _renderer(self) -> EventSink | None:
+        """Where :meth:`run` shows events: the sink given as ``renderer``, else — with
+        ``stream``/``verbose`` on — the console front end, found by name (:data:`CONSOLE_SINK`)
+        so the core depends on the :class:`~moco.events.EventSink` protocol, not on a UI."""
+        if self.renderer is not None:
+            return self.renderer
         if not (self.stream or self.verbose):
             return None
-        from moco.ui.console import ConsoleRenderer
-
-        return ConsoleRenderer(stream=self.stream, verbose=self.verbose,
-                               root_agent=self.agent_name)
+        module_name, _, class_name = CONSOLE_SINK.partition(":")
+        sink_class = getattr(importlib.import_module(module_name), class_name)
+        sink: EventSink = sink_class(stream=self.stream, verbose=self.verbose,
+                                     root_agent=self.agent_name)
+        return sink

@@ -119,6 +119,9 @@ class Profile:
     source: ProfileSource = "builtin"
     #: every other key of profile.yaml (mcp_servers, permissions ...), uninterpreted
     settings: dict[str, Any] = field(default_factory=dict)
+    #: what loading dropped, one line each: an agent's unknown tools (one line per agent),
+    #: a skill of ``skills/`` that fails validation (see :mod:`moco.profiles.problems`)
+    problems: tuple[str, ...] = ()
 
     def primary_agent(self) -> AgentSpec:
         """The agent a run starts with: ``default_agent`` when set, else the first agent of mode
@@ -143,6 +146,8 @@ class ProfileInfo:
     location: Path
     source: ProfileSource
     error: str | None = None
+    #: the profile's :attr:`Profile.problems`
+    problems: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- public API
@@ -199,7 +204,8 @@ def list_profiles(
                 )
                 continue
             found[directory.name] = ProfileInfo(
-                profile.name, len(profile.agents), profile.description, directory, source
+                profile.name, len(profile.agents), profile.description, directory, source,
+                problems=profile.problems,
             )
     return list(found.values())
 
@@ -323,18 +329,40 @@ def _read_profile(directory: Path, source: ProfileSource, *, load_tools: bool) -
             f"({', '.join(agents)})"
         )
     skills_dir = directory / "skills"
+    tools = _load_profile_tools(directory / "tools") if load_tools else ()
     return Profile(
         name=directory.name,
         description=description or "",
         include_base_tools=include_base_tools,
         default_agent=default_agent,
         agents=agents,
-        tools=_load_profile_tools(directory / "tools") if load_tools else (),
+        tools=tools,
         skills_dir=skills_dir if skills_dir.is_dir() else None,
         path=directory,
         source=source,
         settings=settings,
+        problems=_load_problems(directory, agents, include_base_tools,
+                                tools if load_tools else None),
     )
+
+
+def _load_problems(directory: Path, agents: dict[str, AgentSpec], include_base_tools: bool,
+                   tools: tuple[Tool, ...] | None) -> tuple[str, ...]:
+    """Unknown tools per agent and invalid skills of ``skills/`` (``tools`` None: the
+    profile's tools were not imported; their names are read from the files)."""
+    from moco.profiles import problems
+
+    lines: list[str] = []
+    if any(spec.tools for spec in agents.values()):
+        own = (problems.tool_names(tools) if tools is not None
+               else problems.declared_tool_names(directory / "tools"))
+        if own is not None:
+            known = problems.moco_tool_names(include_base_tools) | own
+            lines += problems.tool_problems(agents, known, skip_mcp=True)
+    skills_dir = directory / "skills"
+    if skills_dir.is_dir():
+        lines += problems.skill_problems(problems.invalid_profile_skills(skills_dir))
+    return tuple(lines)
 
 
 def _read_profile_yaml(path: Path) -> dict[str, Any]:

@@ -1,0 +1,125 @@
+"""What a profile names but cannot have: tools that do not exist, skills that fail validation.
+
+Such names are dropped, never fatal, but never silently either: each becomes one line of
+warning — one per agent, listing all of its unknown tools — shown by ``moco list-profiles``,
+emitted as ``warning`` events when a run starts, and kept in :attr:`Profile.problems`.
+
+Only plain names are checked: a wildcard (``mcp_*``) may match tools that appear later, and
+MCP tools (``mcp__server__tool``) are only known once their servers are listed, so the load
+time check leaves those to the check at run start.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from moco.profiles.loader import AgentSpec
+    from moco.tools.base import Tool
+
+_WILDCARD = frozenset("*?[")
+MCP_PREFIX = "mcp__"
+
+
+def tool_names(tools: Iterable[Tool]) -> set[str]:
+    """Every name the tools answer to (names and aliases)."""
+    return {name for t in tools for name in (t.name, *t.aliases)}
+
+
+def moco_tool_names(include_base_tools: bool) -> set[str]:
+    """The names of moco's own tools: the base tools (when the profile includes them), the
+    skill tools and ``delegate_to_agent``, which moco offers whenever they apply."""
+    from moco.skills.tools import SKILL_TOOLS
+    from moco.tools.base import get_tool
+    from moco.tools.delegate import DELEGATE_TOOL
+
+    names = {DELEGATE_TOOL}
+    names |= tool_names(t for f in SKILL_TOOLS if (t := get_tool(f)) is not None)
+    if include_base_tools:
+        from moco.tools.builtin import BASE_TOOLS
+
+        names |= tool_names(BASE_TOOLS)
+    return names
+
+
+def unknown_tools(spec: AgentSpec, known: set[str], *, skip_mcp: bool = False) -> list[str]:
+    """The plain names of ``spec.tools`` that no known tool answers to."""
+    return [
+        name for name in spec.tools or ()
+        if not _WILDCARD & set(name) and name not in known
+        and not (skip_mcp and name.startswith(MCP_PREFIX))
+    ]
+
+
+def tool_problems(agents: Mapping[str, AgentSpec], known: set[str], *,
+                  skip_mcp: bool = False) -> list[str]:
+    """One line per agent whose ``tools`` name tools that do not exist."""
+    if not any(spec.tools for spec in agents.values()):
+        return []
+    lines = []
+    for name, spec in agents.items():
+        unknown = unknown_tools(spec, known, skip_mcp=skip_mcp)
+        if unknown:
+            lines.append(f"agent '{name}': unknown tools dropped: {', '.join(unknown)} "
+                         f"(known tools: {', '.join(sorted(known))})")
+    return lines
+
+
+def skill_problems(invalid: Iterable[tuple[Path, str]]) -> list[str]:
+    """One line per skill that failed validation (and is therefore not offered)."""
+    return [f"skill {_skill_name(path)} skipped, it fails validation: {reason} "
+            "(see 'moco skills list')" for path, reason in invalid]
+
+
+def invalid_profile_skills(skills_dir: Path | None) -> list[tuple[Path, str]]:
+    """The invalid skills of a profile's own ``skills/`` folder."""
+    if skills_dir is None:
+        return []
+    from moco.skills.registry import SkillRegistry
+
+    return SkillRegistry.discover([skills_dir]).invalid
+
+
+def declared_tool_names(tools_dir: Path) -> set[str] | None:
+    """The names of the ``@tool`` functions in ``tools/*.py``, read without importing them
+    (``moco list-profiles`` runs no profile code); None when a file cannot be read."""
+    if not tools_dir.is_dir():
+        return set()
+    names: set[str] = set()
+    for path in sorted(tools_dir.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            return None
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                for decorator in node.decorator_list:
+                    names |= _decorated_names(decorator, node.name)
+    return names
+
+
+def _decorated_names(decorator: ast.expr, function_name: str) -> set[str]:
+    """The names ``@tool`` / ``@tool(name=..., aliases=[...])`` gives a function."""
+    call = decorator if isinstance(decorator, ast.Call) else None
+    target = call.func if call is not None else decorator
+    named = target.id if isinstance(target, ast.Name) else getattr(target, "attr", None)
+    if named != "tool":
+        return set()
+    names = {function_name}
+    for keyword in call.keywords if call is not None else []:
+        if keyword.arg == "name" and isinstance(keyword.value, ast.Constant):
+            names = {str(keyword.value.value)}
+    for keyword in call.keywords if call is not None else []:
+        if keyword.arg == "aliases" and isinstance(keyword.value, ast.List | ast.Tuple):
+            names |= {str(e.value) for e in keyword.value.elts if isinstance(e, ast.Constant)}
+    return names
+
+
+def _skill_name(path: Path) -> str:
+    folder = path.parent if path.name.upper() == "SKILL.MD" else path
+    return f"'{folder.name}' ({folder})"
