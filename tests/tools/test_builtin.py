@@ -16,6 +16,8 @@ ALIASES = {
     "ls": "list_dir",
     "list": "list_dir",
     "glob": "glob_search",
+    "webfetch": "web_fetch",
+    "websearch": "web_search",
 }
 MUTATING = {"write_file", "edit_file", "execute_bash"}
 
@@ -36,7 +38,7 @@ def test_registry_holds_every_base_tool_and_resolves_aliases() -> None:
     assert set(registry.names) == {
         "read_file", "write_file", "edit_file", "list_dir", "tree", "file_info",
         "glob_search", "grep", "ripgrep", "find_definition", "find_references",
-        "execute_bash", "todowrite", "todoread",
+        "execute_bash", "todowrite", "todoread", "web_fetch", "web_search",
     }  # fmt: skip
     for alias, name in ALIASES.items():
         assert registry.canonical(alias) == name

@@ -19,6 +19,7 @@ from moco.tools.filesystem import (
 from moco.tools.search import grep, ripgrep
 from moco.tools.shell import execute_bash
 from moco.tools.todo import todoread, todowrite
+from moco.tools.web import web_fetch, web_search
 
 
 def _built(function: Callable[..., Any]) -> Tool:
@@ -45,6 +46,8 @@ BASE_TOOLS: tuple[Tool, ...] = tuple(
         execute_bash,
         todowrite,
         todoread,
+        web_fetch,
+        web_search,
     )
 )
 
