@@ -60,3 +60,19 @@ def test_run_hands_every_event_to_the_given_sink(
     orch = Orchestrator(provider="openai", working_dir=tmp_path, env=env, renderer=sink)
     assert orch.run_sync("hi") == "hello"
     assert sink.events[0].type == "run_started" and sink.events[-1].type == "run_finished"
+
+
+def test_shared_state_is_typed_and_still_a_mapping() -> None:
+    from moco.tools.shared_state import SharedState
+
+    state = SharedState()
+    state.todos = [{"content": "write tests", "status": "pending"}]
+    state["loaded_skills"] = [{"name": "pdf"}, "legacy-name"]
+    state["my_tool_cache"] = 42  # profile tools keep their own entries
+    assert state["todos"][0]["content"] == "write tests"
+    assert state.skill_names == ["pdf", "legacy-name"]
+    assert state.permission_grants == [] and "permission_grants" in state
+    assert dict(state)["my_tool_cache"] == 42
+    with state.lock:
+        state.todos = []
+    assert state.todos == []

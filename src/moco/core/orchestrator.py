@@ -26,6 +26,7 @@ from moco.providers.base import Provider
 from moco.providers.registry import PROVIDERS, LLMProvider, create_provider
 from moco.tools.base import Tool, ToolRegistry
 from moco.tools.selection import select_tools
+from moco.tools.shared_state import SharedState
 
 if TYPE_CHECKING:
     from moco.core.checkpoint import FileTracker
@@ -117,7 +118,8 @@ class Orchestrator:
             raise ConfigError(f"unknown optimizer method '{optimizer_method}' — model or lexical")
         self.optimizer_method: Literal["model", "lexical"] = optimizer_method  # type: ignore[assignment]
         self.agent_name = self._pick_agent(agent)
-        self.state: dict[str, Any] = {}
+        #: what the agents of the session share (todos, loaded skills, grants; typed views)
+        self.state = SharedState()
         #: the model chosen with ``/model``, kept with the session (storage/session_state)
         self.model_choice: ModelChoice | None = None
         #: what the caller named (a provider, a model): a session's stored choice yields to it
@@ -513,9 +515,8 @@ class Orchestrator:
         from moco.core.context_compressor import CarryOver
         from moco.tools.todo import render_todos
 
-        todos = self.state.get("todos") or []
-        skills = [str(s.get("name", s)) if isinstance(s, dict) else str(s)
-                  for s in self.state.get("loaded_skills", [])]
+        todos = self.state.todos
+        skills = self.state.skill_names
         return CarryOver(todos=render_todos(todos) if todos else None, skills=skills)
 
     async def compact(self, session_id: str | None = None) -> ContextCompressed | None:
@@ -563,7 +564,7 @@ class Orchestrator:
             from moco.skills.registry import discover_skills
 
             self._skills = discover_skills(self.working_dir, self.profile.skills_dir, self.env)
-            self.state["skill_registry"] = self._skills
+            self.state.skill_registry = self._skills
         return self._skills
 
     def available_tools(self) -> ToolRegistry:
