@@ -19,7 +19,7 @@ ALIASES = {
     "webfetch": "web_fetch",
     "websearch": "web_search",
 }
-MUTATING = {"write_file", "edit_file", "execute_bash"}
+MUTATING = {"write_file", "edit_file", "execute_bash", "git_commit", "create_pr"}
 
 
 def _properties(schema: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -39,6 +39,7 @@ def test_registry_holds_every_base_tool_and_resolves_aliases() -> None:
         "read_file", "write_file", "edit_file", "list_dir", "tree", "file_info",
         "glob_search", "grep", "ripgrep", "find_definition", "find_references",
         "execute_bash", "todowrite", "todoread", "web_fetch", "web_search",
+        "git_status", "git_diff", "git_commit", "create_pr",
     }  # fmt: skip
     for alias, name in ALIASES.items():
         assert registry.canonical(alias) == name

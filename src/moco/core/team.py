@@ -10,7 +10,7 @@ identity of the sub-agent's own run (``run_id``, with the delegating run as
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from moco.cancellation import CancelFlag
@@ -77,7 +77,9 @@ class TeamRun:
             hidden_env=self.orchestrator.hidden_env,
             on_state_change=self.orchestrator.save_session_state,
             sandbox=self.sandbox,
+            protected_branches=self.orchestrator.guardrails.protected_branches,
         )
+        context.complete = self._completer(provider, settings.model, context)
         tools = self.tools_for(spec)
         mentions: Callable[[str], list[tuple[str, str]]] | None = None
         if DELEGATE_TOOL in tools:
@@ -150,6 +152,24 @@ class TeamRun:
 
     def _provider(self, settings: ProviderSettings) -> Provider:
         return self.orchestrator.provider_for(settings)
+
+    def _completer(self, provider: Provider, model: str,
+                   context: ToolContext) -> Callable[[str, str], Awaitable[str]]:
+        """``ToolContext.complete``: a one-off question to the agent's own model (no tools,
+        no history); its tokens are reported in the agent's stream like any call's."""
+        from moco.events import UsageReported
+        from moco.providers.base import ModelRequest
+
+        async def complete(system: str, prompt: str) -> str:
+            response = await provider.complete(ModelRequest(
+                model=model, system=system, messages=[Message.user(prompt)], max_tokens=1000))
+            if context.emit is not None and (response.input_tokens or response.output_tokens):
+                context.emit(UsageReported(**self._identity_of(context), model=model,
+                                           input_tokens=response.input_tokens,
+                                           output_tokens=response.output_tokens))
+            return response.message.text
+
+        return complete
 
     async def aclose(self) -> None:
         """Nothing to release: provider clients belong to the orchestrator, which keeps them

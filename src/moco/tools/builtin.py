@@ -16,6 +16,7 @@ from moco.tools.filesystem import (
     tree,
     write_file,
 )
+from moco.tools.git import create_pr, git_commit, git_diff, git_status
 from moco.tools.search import grep, ripgrep
 from moco.tools.shell import execute_bash
 from moco.tools.todo import todoread, todowrite
@@ -48,6 +49,10 @@ BASE_TOOLS: tuple[Tool, ...] = tuple(
         todoread,
         web_fetch,
         web_search,
+        git_status,
+        git_diff,
+        git_commit,
+        create_pr,
     )
 )
 

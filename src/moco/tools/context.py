@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from moco.cancellation import CancelFlag
     from moco.sandbox.base import Sandbox
@@ -66,6 +66,11 @@ class ToolContext:
     #: loaded skills), so the session store keeps it even if the process is killed next
     on_state_change: Callable[[], None] | None = None
     sandbox: Sandbox | None = None
+    #: asks the run's model a one-off question: ``await complete(system_prompt, prompt)``
+    #: returns its answer's text (set by the team; ``git_commit`` writes messages with it)
+    complete: Callable[[str, str], Awaitable[str]] | None = None
+    #: branch names or patterns (``release/*``) tools never push to (the guardrails' list)
+    protected_branches: tuple[str, ...] = ("main", "master")
 
     def __post_init__(self) -> None:
         self.working_dir = Path(self.working_dir).expanduser().resolve()
