@@ -96,6 +96,17 @@ async def test_reading_stops_at_max_bytes_and_the_result_says_cut(
     assert "10000 chars" in result
 
 
+async def test_only_the_start_of_huge_html_is_converted(
+    ctx: ToolContext, server: WebServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moco.tools.web import render
+
+    monkeypatch.setattr(render, "HTML_LIMIT", 2000)
+    server.route("/huge", html("<html><body>" + "<p>words</p>" * 1000 + "</body></html>"))
+    result = await fetch(allow(ctx), server.url + "/huge")
+    assert "text/html as Markdown of its first 2000 bytes" in result
+
+
 async def test_long_text_is_shown_in_windows_with_the_next_offset(
     ctx: ToolContext, server: WebServer
 ) -> None:
