@@ -76,3 +76,24 @@ def test_shared_state_is_typed_and_still_a_mapping() -> None:
     with state.lock:
         state.todos = []
     assert state.todos == []
+
+
+async def test_a_team_run_reads_its_frozen_config_not_the_orchestrator(tmp_path: Path) -> None:
+    import dataclasses
+
+    import pytest
+
+    from moco.core.orchestrator import Orchestrator
+    from moco.core.team import TeamRun
+
+    orch = Orchestrator(provider="openai", working_dir=tmp_path,
+                        env={"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://127.0.0.1:9"})
+    orch.max_turns = 7
+    config = orch.team_config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.max_turns = 1  # type: ignore[misc]
+    orch.max_turns = 99  # a change after the run started does not reach it
+    team = TeamRun(config, orch)
+    runtime = team.runtime(orch.profile.agents[orch.agent_name], path=orch.agent_name)
+    assert runtime.max_turns == 7
+    assert runtime.context.working_dir == config.working_dir

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from moco.config import ProviderSettings, load_environment, resolve_provider, split_provider_spec
+from moco.core.team_config import TeamConfig
 from moco.errors import ConfigError, GuardrailBlocked, MaxTurnsExceeded, MocoError
 from moco.events import Event, EventSink, RunFinished, RunIdentity, new_run_id, root_finish
 from moco.messages import Message
@@ -659,6 +660,17 @@ class Orchestrator:
                 f"profile '{self.profile.name}' has no agent '{requested}' — agents: {names}"
             )
         return requested
+
+    def team_config(self) -> TeamConfig:
+        """What a run started now is: the settings of this orchestrator, frozen."""
+        return TeamConfig(
+            profile=self.profile, root_agent=self.agent_name, working_dir=self.working_dir,
+            allow_outside=self.allow_outside, max_turns=self.max_turns,
+            max_depth=self.max_depth, max_parallel_agents=self.max_parallel_agents,
+            optimizer_method=self.optimizer_method, session_id=self.session_id,
+            hidden_env=self.hidden_env, guardrails=self.guardrails,
+            redact=self.redactor.redact if self.redact_tools else None,
+        )
 
     def _renderer(self) -> EventSink | None:
         """Where :meth:`run` shows events: the sink given as ``renderer``, else — with

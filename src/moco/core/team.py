@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from moco.cancellation import CancelFlag
 from moco.config import ProviderSettings
 from moco.core.runtime import AgentRuntime
+from moco.core.team_config import TeamConfig
 from moco.errors import ToolError
 from moco.events import (
     PATH_SEPARATOR,
@@ -36,15 +37,21 @@ from moco.tools.delegate import DELEGATE_TOOL, delegate_tool, parse_mentions
 
 if TYPE_CHECKING:
     from moco.core.orchestrator import Orchestrator
+    from moco.core.team_config import TeamServices
     from moco.sandbox.base import Sandbox
 
 
 class TeamRun:
     """Per-run state: provider clients, the delegation limit, and the agents' runtimes."""
 
-    def __init__(self, orchestrator: Orchestrator) -> None:
-        self.orchestrator = orchestrator
-        self.profile = orchestrator.profile
+    def __init__(self, config: TeamConfig | Orchestrator,
+                 services: TeamServices | None = None) -> None:
+        if not isinstance(config, TeamConfig):  # TeamRun(orchestrator): its current settings
+            services, config = config, config.team_config()
+        assert services is not None, "a TeamConfig needs the services that execute it"
+        self.config = config
+        self.services = services
+        self.profile = config.profile
         #: per delegating agent, how many of its sub-agents may run at once (a run-wide limit
         #: would deadlock a hierarchy: a middle agent holds its slot while its children wait)
         self._slots: dict[str, asyncio.Semaphore] = {}
@@ -63,21 +70,22 @@ class TeamRun:
     def runtime(self, spec: AgentSpec, *, path: str, depth: int = 0,
                 lineage: tuple[str, ...] = (), run_id: str | None = None,
                 parent_run_id: str | None = None) -> AgentRuntime:
-        settings = self.orchestrator.settings_for(spec)
+        config, services = self.config, self.services
+        settings = services.settings_for(spec)
         provider = self._provider(settings)
-        tracker = getattr(self.orchestrator, "file_tracker", None)  # checkpoints (core/checkpoint)
+        tracker = services.file_tracker  # checkpoints (core/checkpoint)
         context = ToolContext(
-            working_dir=self.orchestrator.working_dir,
-            allow_outside=self.orchestrator.allow_outside,
-            session_id=self.orchestrator.session_id, cancelled=self.cancelled,
+            working_dir=config.working_dir,
+            allow_outside=config.allow_outside,
+            session_id=config.session_id, cancelled=self.cancelled,
             parent_run_id=parent_run_id,
-            agent=path, state=self.orchestrator.state, delegator=self,
+            agent=path, state=services.state, delegator=self,
             depth=depth, lineage=(*lineage, spec.name),
             on_file_change=tracker.before_change if tracker is not None else None,
-            hidden_env=self.orchestrator.hidden_env,
-            on_state_change=self.orchestrator.save_session_state,
+            hidden_env=config.hidden_env,
+            on_state_change=services.save_session_state,
             sandbox=self.sandbox,
-            protected_branches=self.orchestrator.guardrails.protected_branches,
+            protected_branches=config.guardrails.protected_branches,
         )
         context.complete = self._completer(provider, settings.model, context)
         tools = self.tools_for(spec)
@@ -87,17 +95,17 @@ class TeamRun:
             mentions = lambda text: parse_mentions(text, names)  # noqa: E731
         return AgentRuntime(
             name=spec.name, path=path, provider=provider, model=settings.model,
-            system_prompt=self.orchestrator.system_prompt(spec), tools=tools, context=context,
-            max_turns=spec.max_turns or self.orchestrator.max_turns,
+            system_prompt=services.system_prompt(spec), tools=tools, context=context,
+            max_turns=spec.max_turns or config.max_turns,
             temperature=spec.temperature, mentions=mentions,
-            compressor=self.orchestrator.compressor_for(provider, settings.model),
-            carry=self.orchestrator.carry_over,
-            loop_detector=self.orchestrator.loop_detector(),
-            policies=self.orchestrator.policies(spec),
-            max_tool_calls_per_turn=self.orchestrator.guardrails.max_tool_calls_per_turn,
-            check_output=(self.orchestrator.guardrails.validate_output
-                          if self.orchestrator.guardrails.checks_output else None),
-            redact=self.orchestrator.redactor.redact if self.orchestrator.redact_tools else None,
+            compressor=services.compressor_for(provider, settings.model),
+            carry=services.carry_over,
+            loop_detector=services.loop_detector(),
+            policies=services.policies(spec),
+            max_tool_calls_per_turn=config.guardrails.max_tool_calls_per_turn,
+            check_output=(config.guardrails.validate_output
+                          if config.guardrails.checks_output else None),
+            redact=config.redact,
             run_id=run_id, parent_run_id=parent_run_id,
         )
 
@@ -106,7 +114,7 @@ class TeamRun:
         primary agent, only those the optimizer selected, when it ran)."""
         names = [name for name, agent in self.profile.agents.items()
                  if name != spec.name and agent.mode in ("subagent", "all")]
-        if self.selected is not None and spec.name == self.orchestrator.agent_name:
+        if self.selected is not None and spec.name == self.config.root_agent:
             names = [name for name in names if name in self.selected]
         return names
 
@@ -120,9 +128,9 @@ class TeamRun:
                       for name in self.delegable(spec)}
         if len(candidates) < 2 or not self._may_delegate(spec):
             return []
-        settings = self.orchestrator.settings_for(spec)
+        settings = self.services.settings_for(spec)
         selection = await select_agents(
-            task, candidates, method=self.orchestrator.optimizer_method,
+            task, candidates, method=self.config.optimizer_method,
             provider=self._provider(settings), model=settings.model)
         self.selected = selection.agents
         events: list[Event] = [AgentsSelected(
@@ -135,7 +143,7 @@ class TeamRun:
         return events
 
     def tools_for(self, spec: AgentSpec) -> ToolRegistry:
-        tools = self.orchestrator.tools_for(spec)
+        tools = self.services.tools_for(spec)
         targets = self.delegable(spec)
         if targets and self._may_delegate(spec):
             agents = [(name, self.profile.agents[name].description) for name in targets]
@@ -147,11 +155,11 @@ class TeamRun:
         when its ``tools`` name ``delegate_to_agent`` explicitly (hierarchies)."""
         if spec.tools is not None and DELEGATE_TOOL in spec.tools:
             return spec.allows_tool(DELEGATE_TOOL)
-        is_root = spec.name == self.orchestrator.agent_name
+        is_root = spec.name == self.config.root_agent
         return is_root and spec.allows_tool(DELEGATE_TOOL)
 
     def _provider(self, settings: ProviderSettings) -> Provider:
-        return self.orchestrator.provider_for(settings)
+        return self.services.provider_for(settings)
 
     def _completer(self, provider: Provider, model: str,
                    context: ToolContext) -> Callable[[str, str], Awaitable[str]]:
@@ -178,14 +186,14 @@ class TeamRun:
     # -- delegation ---------------------------------------------------------------------------
     async def delegate(self, context: ToolContext, agent_name: str, task: str) -> str:
         spec = self._check_delegation(context, agent_name)
-        verdict = await self.orchestrator.guardrails.validate_input(task)
+        verdict = await self.config.guardrails.validate_input(task)
         if not verdict.allowed:
             raise ToolError(f"the task for {agent_name} was blocked by guardrails: "
                             f"{verdict.message}")
         path = child_path(context.agent, agent_name)
         emit = context.emit or (lambda event: None)
         mine = self._identity_of(context)
-        limit = max(1, self.orchestrator.max_parallel_agents)
+        limit = max(1, self.config.max_parallel_agents)
         async with self._slots.setdefault(context.run_id, asyncio.Semaphore(limit)):
             child_run = new_run_id()
             emit(AgentDelegated(**mine, child=path, task=task, child_run_id=child_run))
@@ -221,7 +229,7 @@ class TeamRun:
             chain = PATH_SEPARATOR.join((*context.lineage, agent_name))
             raise ToolError(f"refused: delegating to {agent_name} would form a cycle ({chain}); "
                             "do this part yourself or choose another agent")
-        limit = self.orchestrator.max_depth
+        limit = self.config.max_depth
         if context.depth + 1 > limit:
             raise ToolError(f"refused: the delegation depth limit ({limit}) is reached; "
                             "do this part yourself")
