@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from moco.config import ProviderSettings, load_environment, resolve_provider, split_provider_spec
+from moco.core.run_safety import RunSafety
 from moco.core.team_config import TeamConfig
 from moco.errors import ConfigError, GuardrailBlocked, MaxTurnsExceeded, MocoError
 from moco.events import Event, EventSink, RunFinished, RunIdentity, new_run_id, root_finish
@@ -33,12 +34,10 @@ if TYPE_CHECKING:
     from moco.core.checkpoint import FileTracker
     from moco.core.context_compressor import CarryOver, ContextCompressor
     from moco.core.guardrails import Guardrails
-    from moco.core.loop_detector import LoopDetector
     from moco.core.mcp_client import MCPClient
     from moco.core.permissions import Approver
-    from moco.core.policy import ToolPolicy
     from moco.events import ContextCompressed
-    from moco.sandbox import Sandbox, SandboxChoice
+    from moco.sandbox import Sandbox
     from moco.sandbox.docker import DockerSandbox
     from moco.skills.registry import SkillRegistry
     from moco.storage.session_logger import SessionLogger
@@ -56,7 +55,7 @@ _CLAUDE_ALIASES = {
 }
 
 
-class Orchestrator:
+class Orchestrator(RunSafety):
     """Runs tasks with a profile's agents.
 
     >>> Orchestrator(profile="default", provider="zai/glm-4.7").run_sync("Say hi")  # doctest: +SKIP
@@ -382,116 +381,6 @@ class Orchestrator:
 
         loaded = load_profile(profile, working_dir=self.working_dir, env=self.env)
         return with_external_agents(loaded, self.working_dir)
-
-    # -- safety -------------------------------------------------------------------------------
-    def _setup_safety(self, guardrails: Guardrails | None, approver: Approver | None, *,
-                      yes: bool, read_only: bool) -> None:
-        """Guardrails and permissions in front of tools, the loop detector's settings, and
-        secrets: configured keys and secret-looking variables are redacted from every event
-        and stored message, and (unless ``redact_tool_output: false``) from the task and tool
-        output before the model sees them; commands never see moco's own keys."""
-        from moco.core.permissions import PermissionPolicy
-
-        self.guardrails = guardrails if guardrails is not None else self._configured_guardrails()
-        self.permissions = PermissionPolicy.from_sources(
-            profile=self.profile, env=self.env, approver=approver, yes=yes, read_only=read_only)
-        self._setup_secrets_and_loops()
-
-    def _setup_sandbox(self, sandbox: str | Sandbox | None, network: bool | None) -> None:
-        """Sandbox settings from profile.yaml ``sandbox:``, ``MOCO_SANDBOX`` and the run's
-        ``sandbox``/``network`` (a :class:`~moco.sandbox.Sandbox` given is used as it is)."""
-        from moco.sandbox import sandbox_settings
-
-        self.sandbox_settings = sandbox_settings(
-            self.profile.settings, self.env, network=network,
-            mode=sandbox if isinstance(sandbox, str) else None,
-            source=f"profile '{self.profile.name}'")
-        self._given_sandbox = None if isinstance(sandbox, str) else sandbox
-        self._sandbox_warning = None
-
-    def open_sandbox(self) -> SandboxChoice:
-        """The sandbox of one run (:func:`moco.sandbox.open_sandbox`); when there is no
-        confinement to be had, the next run warns about it, once per orchestrator."""
-        from moco.sandbox import open_sandbox
-
-        if self._container is not None:
-            return self._share_container(None)
-        choice = open_sandbox(self.working_dir, self.env, self.sandbox_settings,
-                              given=self._given_sandbox, may_read=self.permissions.may_read)
-        if choice.unavailable and self._sandbox_warning is None:
-            self._sandbox_warning = choice.warning()
-        return self._share_container(choice)
-
-    def _share_container(self, choice: SandboxChoice | None) -> SandboxChoice:
-        """Mode docker: one container for all runs of this orchestrator (a run gets a view it
-        cannot close; :meth:`aclose` removes the container). Other modes pass through."""
-        from moco.sandbox import SandboxChoice
-        from moco.sandbox.docker import DockerSandbox, SharedContainer
-
-        if choice is not None:
-            if not isinstance(choice.sandbox, DockerSandbox):
-                return choice
-            self._container = choice.sandbox
-        assert self._container is not None
-        return SandboxChoice(SharedContainer(self._container), "docker",
-                             "--sandbox: the run's Docker container")
-
-    def _set_sandbox_image(self, image: str | None) -> None:
-        """``sandbox_image``: the image of mode docker (``--sandbox-image``)."""
-        if image:
-            self.sandbox_settings = dataclasses.replace(self.sandbox_settings, image=image)
-
-    def _setup_secrets_and_loops(self) -> None:
-        from moco.config import secret_values
-        from moco.providers.registry import PROVIDERS
-        from moco.safety.redaction import Redactor
-
-        settings = self.profile.settings
-        self.redactor = Redactor(secret_values(self.env), env=self.env,
-                                 extra_patterns=settings.get("redact_patterns", ()))
-        self.redact_tools = settings.get("redact_tool_output", True) is not False
-        self.hidden_env = frozenset(var for spec in PROVIDERS.values() for var in spec.key_vars)
-        loop_options = settings.get("loop_detection", {})
-        self._loop_config: Any = None
-        if loop_options is not False:
-            from moco.core.loop_detector import LoopDetectorConfig
-
-            try:
-                self._loop_config = LoopDetectorConfig.from_mapping(dict(loop_options or {}))
-            except ValueError as error:
-                raise ConfigError(f"profile.yaml loop_detection: {error}") from None
-
-    def _configured_guardrails(self) -> Guardrails:
-        """Guardrails from profile.yaml ``guardrails:`` (the danger check is always on unless
-        the profile's owner turns it off there — never the model)."""
-        from moco.core.guardrails import Guardrails
-
-        options = self.profile.settings.get("guardrails") or {}
-        if not isinstance(options, dict):
-            raise ConfigError("profile.yaml guardrails: must be a mapping")
-        allowed = {"max_input_length", "max_output_length", "max_tool_calls_per_turn",
-                   "enable_dangerous_pattern_check", "blocked_tools", "shell_deny",
-                   "shell_allow", "protected_branches"}
-        unknown = sorted(set(options) - allowed)
-        if unknown:
-            raise ConfigError(f"profile.yaml guardrails: unknown keys {', '.join(unknown)} — "
-                              f"known: {', '.join(sorted(allowed))}")
-        return Guardrails(**options)
-
-    def policies(self, spec: AgentSpec) -> list[ToolPolicy]:
-        """What stands in front of every tool call of ``spec``: guardrails first (nobody is
-        asked about a command that would be refused anyway), then permissions."""
-        from moco.core.policy import GuardrailsPolicy
-
-        return [GuardrailsPolicy(self.guardrails), self.permissions]
-
-    def loop_detector(self) -> LoopDetector | None:
-        """A fresh loop detector for one agent (``loop_detection: false`` turns it off)."""
-        if self._loop_config is None:
-            return None
-        from moco.core.loop_detector import LoopDetector
-
-        return LoopDetector(self._loop_config)
 
     # -- context ------------------------------------------------------------------------------
     def compressor_for(self, provider: Any, model: str) -> ContextCompressor | None:
