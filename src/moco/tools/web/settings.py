@@ -15,7 +15,7 @@ backends' keys and URLs come from the environment only (:mod:`moco.tools.web.sea
 
 A tool finds its settings with :func:`settings_for`: a :class:`WebSettings` an embedder put in
 ``ctx.state["web_settings"]``; else the running orchestrator's environment and profile (the
-team passes itself as ``ctx.delegator``); else the process environment under ``ctx.env``.
+team run passes itself as ``ctx.delegator``); else the process environment under ``ctx.env``.
 """
 
 from __future__ import annotations
@@ -81,11 +81,13 @@ def settings_for(ctx: ToolContext) -> WebSettings:
     given = ctx.state.get(STATE_KEY)
     if isinstance(given, WebSettings):
         return given
-    # the team is the delegator; its orchestrator holds the run's resolved environment
-    # (process + .env files) and the profile's settings
-    orchestrator = getattr(ctx.delegator, "orchestrator", None)
-    env = getattr(orchestrator, "env", None)
-    profile = getattr(orchestrator, "profile", None)
+    # the team run is the delegator; the orchestrator behind it (``orchestrator`` or, since
+    # TeamRun takes its services, ``services``) holds the run's resolved environment (process
+    # + .env files) and the profile. Duck-typed so tools stay below the core.
+    delegator = ctx.delegator
+    owner = getattr(delegator, "orchestrator", None) or getattr(delegator, "services", None)
+    env = getattr(owner, "env", None)
+    profile = getattr(owner, "profile", None) or getattr(delegator, "profile", None)
     if not isinstance(env, Mapping):
         env = os.environ
     merged = {**env, **(ctx.env or {})}
