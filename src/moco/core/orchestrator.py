@@ -120,6 +120,7 @@ class Orchestrator(RunSafety):
         self.agent_name = self._pick_agent(agent)
         #: what the agents of the session share (todos, loaded skills, grants; typed views)
         self.state = SharedState()
+        self._setup_web()
         #: the model chosen with ``/model``, kept with the session (storage/session_state)
         self.model_choice: ModelChoice | None = None
         #: what the caller named (a provider, a model): a session's stored choice yields to it
@@ -549,6 +550,17 @@ class Orchestrator(RunSafety):
                 f"profile '{self.profile.name}' has no agent '{requested}' — agents: {names}"
             )
         return requested
+
+    def _setup_web(self) -> None:
+        """The web tools' settings (profile.yaml ``web:`` and the run's environment, .env
+        files included), where the tools look for them: the shared state."""
+        from moco.errors import ToolError
+        from moco.tools.web.settings import STATE_KEY, web_settings
+
+        try:
+            self.state[STATE_KEY] = web_settings(self.profile.settings, self.env)
+        except ToolError as error:
+            raise ConfigError(f"profile.yaml {error}") from None
 
     def team_config(self) -> TeamConfig:
         """What a run started now is: the settings of this orchestrator, frozen."""

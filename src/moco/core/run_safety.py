@@ -23,6 +23,12 @@ if TYPE_CHECKING:
     from moco.sandbox.select import SandboxSettings
 
 
+#: keys of the web services moco's own tools call (search backends): commands never see
+#: them either, like the provider keys
+SERVICE_KEYS = frozenset({"BRAVE_SEARCH_API_KEY", "BRAVE_API_KEY", "TAVILY_API_KEY",
+                          "GOOGLE_CSE_API_KEY"})
+
+
 class RunSafety:
     """Mixin of :class:`~moco.core.orchestrator.Orchestrator`: what stands between the
     agents and the machine."""
@@ -109,7 +115,8 @@ class RunSafety:
         self.redactor = Redactor(secret_values(self.env), env=self.env,
                                  extra_patterns=settings.get("redact_patterns", ()))
         self.redact_tools = settings.get("redact_tool_output", True) is not False
-        self.hidden_env = frozenset(var for spec in PROVIDERS.values() for var in spec.key_vars)
+        self.hidden_env = frozenset(var for spec in PROVIDERS.values()
+                                    for var in spec.key_vars) | SERVICE_KEYS
         loop_options = settings.get("loop_detection", {})
         self._loop_config: Any = None
         if loop_options is not False:

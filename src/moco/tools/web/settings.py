@@ -80,20 +80,8 @@ def settings_for(ctx: ToolContext) -> WebSettings:
     """The settings for a tool call (see the module docstring for where they come from)."""
     given = ctx.state.get(STATE_KEY)
     if isinstance(given, WebSettings):
-        return given
-    # the team run is the delegator; the orchestrator behind it (``orchestrator`` or, since
-    # TeamRun takes its services, ``services``) holds the run's resolved environment (process
-    # + .env files) and the profile. Duck-typed so tools stay below the core.
-    delegator = ctx.delegator
-    owner = getattr(delegator, "orchestrator", None) or getattr(delegator, "services", None)
-    env = getattr(owner, "env", None)
-    profile = getattr(owner, "profile", None) or getattr(delegator, "profile", None)
-    if not isinstance(env, Mapping):
-        env = os.environ
-    merged = {**env, **(ctx.env or {})}
-    profile_settings = getattr(profile, "settings", None)
-    return web_settings(profile_settings if isinstance(profile_settings, Mapping) else None,
-                        merged)
+        return given  # the orchestrator puts the run's settings (profile + .env) here
+    return web_settings(None, {**os.environ, **(ctx.env or {})})
 
 
 def _flag(value: Any, key: str) -> bool:
