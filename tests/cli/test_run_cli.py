@@ -59,7 +59,8 @@ def test_run_creates_a_script_and_prints_the_answer(
     tool_result = scripted_openai.requests[2].body["messages"][-1]
     assert tool_result["role"] == "tool" and "Hello, World!" in tool_result["content"]
     first = scripted_openai.requests[0]
-    assert first.size < 10 * 1024, f"first request is {first.size} bytes"
+    # 20 base tools (web and git joined the 14 of the seed) and the default prompt: ~11.9 kB
+    assert first.size < 12 * 1024, f"first request is {first.size} bytes"
     assert str(project) in first.body["messages"][0]["content"]
 
 

@@ -97,8 +97,12 @@ def test_ctrl_c_cancels_the_run_and_keeps_the_partial_answer(
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     assert process.stdout is not None
-    assert process.stdout.read(20), "nothing was streamed"
-    time.sleep(0.2)
+    for _ in range(600):  # piped output is held per model call: wait for the request
+        if scripted_openai.requests:
+            break
+        time.sleep(0.05)
+    assert scripted_openai.requests, "the model was never asked"
+    time.sleep(0.5)  # the answer is streaming (400 words, 8 s in all)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=20)
     assert process.returncode == 130

@@ -8,6 +8,7 @@ flight. A cancelled turn keeps its partial answer, stored with status ``cancelle
 from __future__ import annotations
 
 from moco.events import (
+    AttemptDiscarded,
     ContextCompressed,
     Event,
     MessageCompleted,
@@ -39,6 +40,8 @@ class SessionRecorder:
             self._run_started(event)
         elif isinstance(event, TextDelta):
             self._partial.setdefault(event.run_id, (event.agent, []))[1].append(event.text)
+        elif isinstance(event, AttemptDiscarded):  # a retried attempt's text is not kept
+            self._partial.pop(event.run_id, None)
         elif isinstance(event, MessageCompleted):
             self._partial.pop(event.run_id, None)
             seq = self.store.append_message(self.session_id, event.message, agent=event.agent,
