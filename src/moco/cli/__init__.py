@@ -11,6 +11,7 @@ import sys
 import typer
 
 from moco.cli import chat as chat_commands
+from moco.cli import commit as commit_commands
 from moco.cli import profiles as profiles_commands
 from moco.cli import run as run_commands
 from moco.cli.checkpoints import checkpoints_app
@@ -31,6 +32,7 @@ app = typer.Typer(
 run_commands.register(app)
 chat_commands.register(app)
 profiles_commands.register(app)
+commit_commands.register(app)
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(skills_app, name="skills")
 app.add_typer(mcp_app, name="mcp")

@@ -192,6 +192,10 @@ async def git_diff(ctx: ToolContext, staged: bool = False, ref: str | None = Non
 # -- commits --------------------------------------------------------------------------------
 
 
+class NothingStaged(ToolError):
+    """There is nothing to commit."""
+
+
 @dataclass(frozen=True, slots=True)
 class StagedChanges:
     """What the next commit holds: ``git diff --cached --stat`` and the start of the patch."""
@@ -275,8 +279,8 @@ async def prepare_commit(ctx: ToolContext, paths: Sequence[str] | None = None,
     await stage(ctx, paths, tracked)
     changes = await staged_changes(ctx)
     if changes is None:
-        raise ToolError("nothing is staged to commit — name the files to commit"
-                        " (paths) or stage every tracked change (all)")
+        raise NothingStaged("nothing is staged to commit — name the files to commit"
+                            " (paths) or stage every tracked change (all)")
     secrets = await find_secrets(ctx)
     if secrets:
         await restore_index(ctx, before)
