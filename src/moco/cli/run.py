@@ -18,6 +18,8 @@ from moco.cli.options import (
     ProfileOption,
     ProviderOption,
     ReadOnlyOption,
+    SandboxImageOption,
+    SandboxOption,
     SessionOption,
     StreamOption,
     VerboseOption,
@@ -60,6 +62,8 @@ def run_command(
     read_only: ReadOnlyOption = False,
     allow_outside: AllowOutsideOption = False,
     no_network: NoNetworkOption = False,
+    sandbox: SandboxOption = False,
+    sandbox_image: SandboxImageOption = None,
 ) -> None:
     """Run one task with a profile's agents and print the answer."""
     import asyncio
@@ -76,6 +80,7 @@ def run_command(
         optimizer=optimizer, optimizer_method=optimizer_method,
         approver=None if json_output else interactive_approver(), yes=yes, read_only=read_only,
         allow_outside=allow_outside, network=False if no_network else None,
+        sandbox="docker" if sandbox or sandbox_image else None, sandbox_image=sandbox_image,
     )
     if verbose:
         typer.echo(orchestrator.open_sandbox().describe(), err=True)
