@@ -5,7 +5,9 @@ A profile is a folder::
     <name>/
       profile.yaml        description, include_base_tools, default_agent, anything else -> settings
       agents/<agent>.md   YAML front matter + Markdown prompt (Claude Code / OpenCode format)
-      tools/*.py          functions marked ``@tool`` become the profile's own tools
+      tools/*.py          functions marked ``@tool`` become the profile's own tools; a module
+                          without any ``@tool`` (the original MOCO's way) offers its public
+                          functions that have a docstring instead, with a note suggesting ``@tool``
       skills/             skills of this profile (optional)
 
 Profiles are found by name, first match wins: ``<working dir>/.moco/profiles``,
@@ -19,23 +21,31 @@ Agent front matter (every key optional):
 - ``description``: when to use the agent (shown to agents that can delegate);
 - ``mode``: ``primary`` | ``subagent`` | ``chat`` | ``all`` — ``all`` when absent, as in OpenCode;
 - ``tools``: ``"*"`` or absent for all tools; a list or a comma-separated string (Claude Code:
-  ``"Read, Grep, Glob"``) to allow only those; or an OpenCode ``{name: true|false}`` map, which
-  adjusts *all tools*: ``false`` removes a tool, and ``true`` keys only restrict the selection
-  when the map also says ``"*": false``. Names may be wildcards (``mcp_*``); Claude Code and
-  OpenCode tool names are mapped to moco's (:data:`TOOL_NAME_ALIASES`);
+  ``"Read, Grep, Glob"``) to allow only those; or a ``{name: true|false}`` map. In a map the
+  ``true`` entries are the allow-list (``{read_file: true, write_file: true}``: exactly those two)
+  and the ``false`` entries are removed; a map of only ``false`` entries (OpenCode's way,
+  ``{bash: false, write: false}``) means every tool except those. ``"*": true`` in a map keeps
+  every tool (minus the ``false`` entries), ``"*": false`` keeps only the ``true`` ones. Names
+  may be wildcards (``mcp_*``); Claude Code, OpenCode and the original MOCO's tool names are
+  mapped to moco's (:data:`TOOL_NAME_ALIASES`);
 - ``model`` (``inherit`` means none), ``temperature``, ``max_turns`` (also ``maxTurns``,
   ``steps``, ``maxSteps``); any other key is kept in :attr:`AgentSpec.extra`.
+
+A file that starts with a YAML mapping naming agent keys, then a ``---`` line, then the prompt
+(the opening ``---`` forgotten) is read as front matter, with a note in
+:attr:`AgentSpec.notes` (shown by ``moco list-profiles`` and at run start).
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 from types import ModuleType
@@ -96,6 +106,8 @@ class AgentSpec:
     prompt: str = ""
     path: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: what loading had to guess about this file, one line each (see :mod:`moco.profiles.problems`)
+    notes: tuple[str, ...] = ()
 
     def allows_tool(self, name: str) -> bool:
         """Whether the tool ``name`` is in this agent's selection."""
@@ -157,8 +169,14 @@ def load_profile(
     name_or_path: str | os.PathLike[str],
     working_dir: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
+    *,
+    trusted: Callable[[Path], bool] | None = None,
 ) -> Profile:
     """Load a profile by name (searched as described in the module docstring) or by folder path.
+
+    ``trusted`` (None: every folder is) says whether a project profile folder is trusted: an
+    untrusted one never shadows a profile of the same name found later in the search, and its
+    ``tools/*.py`` are not imported (:mod:`moco.trust.gate` drops the rest).
 
     Raises :class:`ConfigError` for an unknown profile (listing the available ones) and for
     anything malformed in it, naming the file (and the line, for YAML errors).
@@ -172,8 +190,13 @@ def load_profile(
     name = str(name_or_path).strip()
     for root, source in search_roots(working_dir, env):
         candidate = root / name
-        if name and _is_profile_dir(candidate):
+        if not name or not _is_profile_dir(candidate):
+            continue
+        if source != "project" or trusted is None or trusted(candidate):
             return _read_profile(candidate, source, load_tools=True)
+        if not any(_is_profile_dir(r / name) for r, s in search_roots(working_dir, env)
+                   if s != "project"):
+            return _read_profile(candidate, source, load_tools=False)
     available = sorted({info.name for info in list_profiles(working_dir, env)})
     raise ConfigError(
         f"unknown profile '{name}'; available: {', '.join(available) or 'none'} "
@@ -242,7 +265,12 @@ def load_agent(path: Path) -> AgentSpec:
     """Read one agent file: optional ``---`` YAML front matter, then the Markdown prompt."""
     text = _read_text(path)
     meta, body = split_front_matter(text, path)
-    return _agent_from_meta(path, meta, body)
+    unopened = None if meta else _unopened_front_matter(text, path)
+    if unopened is None:
+        return _agent_from_meta(path, meta, body)
+    note = ("front matter has no opening '---' line; read as front matter anyway "
+            "(add '---' as the first line)")
+    return replace(_agent_from_meta(path, *unopened), notes=(note,))
 
 
 def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str]:
@@ -261,6 +289,24 @@ def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str]:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: front matter must be a mapping of keys to values")
+    return data, "\n".join(lines[end + 1 :]).strip()
+
+
+def _unopened_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str] | None:
+    """``<yaml mapping>\n---\n<body>`` whose opening ``---`` is missing: the mapping and the
+    body, when the lines before the first ``---`` line are a YAML mapping naming at least one
+    agent key (so a prompt that merely contains a ``---`` rule stays a prompt); else None."""
+    lines = text.removeprefix("\ufeff").split("\n")
+    end = next((i for i, line in enumerate(lines) if line.rstrip() == "---"), None)
+    if not end:
+        return None
+    try:
+        data = yaml.load("\n".join(lines[:end]), Loader=_Loader)
+    except yaml.YAMLError:
+        return None
+    known = {*_AGENT_KEYS, *_MAX_TURNS_KEYS}
+    if not isinstance(data, dict) or not any(key in known for key in data):
+        return None
     return data, "\n".join(lines[end + 1 :]).strip()
 
 
@@ -329,7 +375,7 @@ def _read_profile(directory: Path, source: ProfileSource, *, load_tools: bool) -
             f"({', '.join(agents)})"
         )
     skills_dir = directory / "skills"
-    tools = _load_profile_tools(directory / "tools") if load_tools else ()
+    tools, tool_notes = _load_profile_tools(directory / "tools") if load_tools else ((), ())
     return Profile(
         name=directory.name,
         description=description or "",
@@ -342,23 +388,27 @@ def _read_profile(directory: Path, source: ProfileSource, *, load_tools: bool) -
         source=source,
         settings=settings,
         problems=_load_problems(directory, agents, include_base_tools,
-                                tools if load_tools else None),
+                                tools if load_tools else None, tool_notes),
     )
 
 
 def _load_problems(directory: Path, agents: dict[str, AgentSpec], include_base_tools: bool,
-                   tools: tuple[Tool, ...] | None) -> tuple[str, ...]:
-    """Unknown tools per agent and invalid skills of ``skills/`` (``tools`` None: the
-    profile's tools were not imported; their names are read from the files)."""
+                   tools: tuple[Tool, ...] | None, tool_notes: tuple[str, ...] = ()
+                   ) -> tuple[str, ...]:
+    """Agents' load notes, unknown tools per agent, notes on ``tools/*.py`` and invalid skills
+    of ``skills/`` (``tools`` None: the profile's tools were not imported; their names and
+    notes are read from the files)."""
     from moco.profiles import problems
 
-    lines: list[str] = []
+    known: set[str] | None = None
     if any(spec.tools for spec in agents.values()):
         own = (problems.tool_names(tools) if tools is not None
                else problems.declared_tool_names(directory / "tools"))
         if own is not None:
             known = problems.moco_tool_names(include_base_tools) | own
-            lines += problems.tool_problems(agents, known, skip_mcp=True)
+    lines = problems.tool_problems(agents, known, skip_mcp=True)
+    lines += (list(tool_notes) if tools is not None
+              else problems.undecorated_notes(directory / "tools"))
     skills_dir = directory / "skills"
     if skills_dir.is_dir():
         lines += problems.skill_problems(problems.invalid_profile_skills(skills_dir))
@@ -453,9 +503,11 @@ def _allowed(names: Iterable[str]) -> tuple[str, ...] | None:
 def _tools_from_map(
     value: dict[Any, Any], path: Path
 ) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    """``true`` entries are the allow-list, ``false`` entries removed; only ``false`` entries (or
+    ``"*": true``): everything but those."""
     enabled: list[str] = []
     disabled: list[str] = []
-    everything = True
+    everything: bool | None = None
     for key, flag in value.items():
         if not isinstance(key, str) or not isinstance(flag, bool):
             raise ConfigError(f"{path}: 'tools' map entries must be 'name: true' or 'name: false'")
@@ -464,6 +516,8 @@ def _tools_from_map(
             everything = flag
         else:
             (enabled if flag else disabled).append(name)
+    if everything is None:
+        everything = not enabled
     allowed = None if everything else tuple(dict.fromkeys(enabled))
     return allowed, tuple(dict.fromkeys(disabled))
 
@@ -494,21 +548,27 @@ def _parse_yaml(text: str, path: Path, *, line_offset: int) -> Any:
         raise ConfigError(f"malformed YAML in {path}: {detail}") from None
 
 
-def _load_profile_tools(tools_dir: Path) -> tuple[Tool, ...]:
-    """Import ``tools/*.py`` (not ``_*.py``); every function marked ``@tool`` is a tool."""
+def _load_profile_tools(tools_dir: Path) -> tuple[tuple[Tool, ...], tuple[str, ...]]:
+    """Import ``tools/*.py`` (not ``_*.py``); every function marked ``@tool`` is a tool. A
+    module with no ``@tool`` of its own offers its public functions that have a docstring
+    (the original MOCO's way), with a note. Returns the tools and the notes."""
     if not tools_dir.is_dir():
-        return ()
+        return (), ()
     from moco.tools.base import get_tool
 
     found: dict[str, tuple[Tool, Path]] = {}
+    notes: list[str] = []
     for path in sorted(tools_dir.glob("*.py")):
         if path.name.startswith("_"):
             continue
         module = _import_file(path)
-        for value in vars(module).values():
-            built = get_tool(value)
-            if built is None:
-                continue
+        built_tools = [built for value in vars(module).values()
+                       if (built := get_tool(value)) is not None]
+        if not any(t.function.__module__ == module.__name__ for t in built_tools):
+            undecorated, module_notes = _undecorated_tools(module, path)
+            built_tools += undecorated
+            notes += module_notes
+        for built in built_tools:
             previous = found.get(built.name)
             if previous is not None and previous[0].function is not built.function:
                 raise ConfigError(
@@ -516,7 +576,29 @@ def _load_profile_tools(tools_dir: Path) -> tuple[Tool, ...]:
                     "tool names must be unique in a profile"
                 )
             found.setdefault(built.name, (built, path))
-    return tuple(item for item, _ in found.values())
+    return tuple(item for item, _ in found.values()), tuple(notes)
+
+
+def _undecorated_tools(module: ModuleType, path: Path) -> tuple[list[Tool], list[str]]:
+    """The public functions defined in ``module`` (not imported into it) that have a docstring,
+    built as tools (not marked as changing anything, as ``@tool`` assumes), and the notes."""
+    from moco.profiles import problems
+    from moco.tools.base import ToolDefinitionError, build_tool
+
+    built: list[Tool] = []
+    notes: list[str] = []
+    for name, value in vars(module).items():
+        if (name.startswith("_") or not inspect.isfunction(value)
+                or value.__module__ != module.__name__ or not inspect.getdoc(value)):
+            continue
+        try:
+            built.append(build_tool(value))
+        except ToolDefinitionError as error:
+            notes.append(f"{path.parent.name}/{path.name}: function '{name}' is not a tool: "
+                         f"{error}")
+    if built:
+        notes.insert(0, problems.undecorated_note(path, [t.name for t in built]))
+    return built, notes
 
 
 def _import_file(path: Path) -> ModuleType:

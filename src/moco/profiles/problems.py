@@ -1,4 +1,6 @@
-"""What a profile names but cannot have: tools that do not exist, skills that fail validation.
+"""What a profile names but cannot have: tools that do not exist, skills that fail validation;
+and what loading had to guess: an agent file's front matter without its opening ``---``,
+``tools/*.py`` functions offered as tools without ``@tool``.
 
 Such names are dropped, never fatal, but never silently either: each becomes one line of
 warning — one per agent, listing all of its unknown tools — shown by ``moco list-profiles``,
@@ -39,9 +41,11 @@ def moco_tool_names(include_base_tools: bool) -> set[str]:
     names = {DELEGATE_TOOL}
     names |= tool_names(t for f in SKILL_TOOLS if (t := get_tool(f)) is not None)
     if include_base_tools:
-        from moco.tools.builtin import BASE_TOOLS
+        from moco.tools import builtin
 
-        names |= tool_names(BASE_TOOLS)
+        names |= tool_names(builtin.BASE_TOOLS)
+        # the tools offered only to agents that name them (the process tools), where present
+        names |= tool_names(getattr(builtin, "NAMED_TOOLS", ()))
     return names
 
 
@@ -54,17 +58,43 @@ def unknown_tools(spec: AgentSpec, known: set[str], *, skip_mcp: bool = False) -
     ]
 
 
-def tool_problems(agents: Mapping[str, AgentSpec], known: set[str], *,
+def tool_problems(agents: Mapping[str, AgentSpec], known: set[str] | None, *,
                   skip_mcp: bool = False) -> list[str]:
-    """One line per agent whose ``tools`` name tools that do not exist."""
-    if not any(spec.tools for spec in agents.values()):
-        return []
-    lines = []
+    """The agents' load notes (:func:`agent_notes`), then one line per agent whose ``tools``
+    name tools that do not exist (not checked when ``known`` is None)."""
+    lines = agent_notes(agents)
+    if known is None or not any(spec.tools for spec in agents.values()):
+        return lines
     for name, spec in agents.items():
         unknown = unknown_tools(spec, known, skip_mcp=skip_mcp)
         if unknown:
             lines.append(f"agent '{name}': unknown tools dropped: {', '.join(unknown)} "
                          f"(known tools: {', '.join(sorted(known))})")
+    return lines
+
+
+def agent_notes(agents: Mapping[str, AgentSpec]) -> list[str]:
+    """One line per note of an agent file (:attr:`AgentSpec.notes`)."""
+    return [f"agent '{name}' ({spec.path or name}): {note}"
+            for name, spec in agents.items() for note in spec.notes]
+
+
+def undecorated_note(path: Path, names: Iterable[str]) -> str:
+    """The note for functions of ``tools/<file>.py`` offered as tools without ``@tool``."""
+    listed = ", ".join(names)
+    return (f"{path.parent.name}/{path.name}: {listed} offered as tools without @tool; mark "
+            "them '@tool' (from moco.tools.base import tool) to choose names, aliases and "
+            "mutates=True for tools that change things")
+
+
+def undecorated_notes(tools_dir: Path) -> list[str]:
+    """:func:`undecorated_note` for each ``tools/*.py`` with no ``@tool`` but public functions
+    with a docstring, read without importing them."""
+    lines = []
+    for path, tree in _tool_modules(tools_dir):
+        names = _undecorated_names(tree)
+        if names:
+            lines.append(undecorated_note(path, names))
     return lines
 
 
@@ -89,18 +119,47 @@ def declared_tool_names(tools_dir: Path) -> set[str] | None:
     if not tools_dir.is_dir():
         return set()
     names: set[str] = set()
+    modules = _tool_modules(tools_dir)
+    if any(tree is None for _, tree in modules):
+        return None
+    for _, tree in modules:
+        assert tree is not None
+        names |= _decorated(tree) or set(_undecorated_names(tree))
+    return names
+
+
+def _tool_modules(tools_dir: Path) -> list[tuple[Path, ast.Module | None]]:
+    """Each ``tools/*.py`` (not ``_*.py``) parsed; None for a file that cannot be read."""
+    if not tools_dir.is_dir():
+        return []
+    modules: list[tuple[Path, ast.Module | None]] = []
     for path in sorted(tools_dir.glob("*.py")):
         if path.name.startswith("_"):
             continue
         try:
-            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            modules.append((path, ast.parse(path.read_text(encoding="utf-8"),
+                                            filename=str(path))))
         except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
-            return None
-        for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                for decorator in node.decorator_list:
-                    names |= _decorated_names(decorator, node.name)
+            modules.append((path, None))
+    return modules
+
+
+def _decorated(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for decorator in node.decorator_list:
+                names |= _decorated_names(decorator, node.name)
     return names
+
+
+def _undecorated_names(tree: ast.Module | None) -> list[str]:
+    """A module without ``@tool``: its top-level public functions that have a docstring."""
+    if tree is None or _decorated(tree):
+        return []
+    return [node.name for node in tree.body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and not node.name.startswith("_") and ast.get_docstring(node)]
 
 
 def _decorated_names(decorator: ast.expr, function_name: str) -> set[str]:

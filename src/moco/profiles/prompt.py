@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import platform
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 
 #: files read as project instructions, in order of preference
-PROJECT_INSTRUCTION_FILES = ("AGENTS.md", "CLAUDE.md")
+PROJECT_INSTRUCTION_FILES = ("AGENTS.md", "CLAUDE.md", "MOCO.md")
 #: project instructions longer than this (in characters) are cut, with a note saying so
 MAX_INSTRUCTIONS_CHARS = 20_000
 
@@ -58,13 +58,16 @@ def default_variables(
     }
 
 
-def project_instructions(working_dir: Path) -> str | None:
+def project_instructions(
+    working_dir: Path, use: Callable[[str], bool] | None = None
+) -> str | None:
     """The project's instructions for agents: ``AGENTS.md`` in ``working_dir``, else
-    ``CLAUDE.md``, else ``None``. Empty or unreadable files are skipped; text beyond
-    :data:`MAX_INSTRUCTIONS_CHARS` is cut with a note naming the file."""
+    ``CLAUDE.md``, else ``MOCO.md`` (the original MOCO's file), else ``None``. Empty or
+    unreadable files are skipped; text beyond :data:`MAX_INSTRUCTIONS_CHARS` is cut with a note
+    naming the file."""
     for name in PROJECT_INSTRUCTION_FILES:
         path = Path(working_dir) / name
-        if not path.is_file():
+        if not path.is_file() or (use is not None and not use(name)):  # use: moco.trust
             continue
         try:
             text = path.read_text(encoding="utf-8", errors="replace").strip()

@@ -3,7 +3,9 @@
 Progressive disclosure, as in Claude Code: the system prompt lists only the names and
 descriptions (:func:`skills_prompt_section`); the agent calls :func:`load_skill` to read a
 skill's instructions and the absolute paths of its files, then reads those files and runs its
-scripts with the ordinary tools.
+scripts with the ordinary tools. The original MOCO's ``execute_skill`` is an alias of
+``load_skill``: "executing" a skill is following its instructions, and its scripts run through
+``execute_bash`` under the same permissions and sandbox as any other command.
 
 Contract with the runtime (``ToolContext.state`` keys):
 
@@ -69,7 +71,7 @@ def search_skills(ctx: ToolContext, query: str) -> str:
     return "\n".join(lines)
 
 
-@tool
+@tool(aliases=("execute_skill",))
 def load_skill(ctx: ToolContext, name: str) -> str:
     """Load a skill: returns its instructions and the paths of its files. Call it before a
     task the skill covers, then follow the instructions.
