@@ -28,9 +28,10 @@ a message naming it (fail closed). A validator may also return ``None``/``True``
 or ``False`` (block).
 
 The dangerous shell command check (:func:`moco.safety.check_command`) runs on the tools in
-``shell_tools`` (``execute_bash`` and its alias ``bash``, argument ``command``) after the
-custom validators, on the arguments as they finally are. Nothing a model sends can turn it
-off: there is no tool parameter for it. Only the owner of the configuration can, with
+``shell_tools`` (``execute_bash``, its alias ``bash`` and ``start_background``, argument
+``command``) after the custom validators, on the arguments as they finally are. Nothing a
+model sends can turn it off: there is no tool parameter for it. Only the owner of the
+configuration can, with
 ``enable_dangerous_pattern_check=False``; then every shell call still gets a WARN result
 "danger check disabled by configuration", so the choice stays visible in the event stream.
 """
@@ -53,7 +54,7 @@ from moco.tools.context import ToolContext
 logger = logging.getLogger(__name__)
 
 #: tools whose ``command`` argument is a shell command
-SHELL_TOOLS = ("execute_bash", "bash")
+SHELL_TOOLS = ("execute_bash", "bash", "start_background")
 DISABLED_WARNING = "danger check disabled by configuration"
 
 

@@ -1,4 +1,10 @@
-"""The base tools every profile can pick from."""
+"""The base tools every profile can pick from.
+
+:data:`BASE_TOOLS` are offered to every agent whose ``tools`` does not restrict it.
+:data:`NAMED_TOOLS` (the background process tools) only to agents whose ``tools`` names them
+(``start_background``, not ``*``): the first request of every run carries the schemas of
+the offered tools, and those of the process tools would put it over its size budget.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from moco.tools.filesystem import (
     write_file,
 )
 from moco.tools.git import create_pr, git_commit, git_diff, git_status
+from moco.tools.process import PROCESS_TOOLS
 from moco.tools.search import grep, ripgrep
 from moco.tools.shell import execute_bash
 from moco.tools.todo import todoread, todowrite
@@ -55,6 +62,10 @@ BASE_TOOLS: tuple[Tool, ...] = tuple(
         create_pr,
     )
 )
+
+#: offered only to agents that name them in ``tools`` (see the module docstring)
+NAMED_TOOLS: tuple[Tool, ...] = tuple(_built(function) for function in PROCESS_TOOLS)
+NAMED_TOOL_NAMES = frozenset(name for t in NAMED_TOOLS for name in (t.name, *t.aliases))
 
 
 def base_registry() -> ToolRegistry:

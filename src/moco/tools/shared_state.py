@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from moco.skills.registry import SkillRegistry
+    from moco.tools.process import ProcessManager
 
 TODOS_KEY = "todos"
 LOADED_SKILLS_KEY = "loaded_skills"
 SKILL_REGISTRY_KEY = "skill_registry"
 PERMISSION_GRANTS_KEY = "permission_grants"
 PROTECTED_ALLOWED_KEY = "protected_allowed"
+PROCESSES_KEY = "processes"
 
 
 class SharedState(dict[str, Any]):
@@ -73,3 +75,14 @@ class SharedState(dict[str, Any]):
         """Protected paths a permission rule let the file tools write."""
         allowed: list[Any] = self.setdefault(PROTECTED_ALLOWED_KEY, [])
         return allowed
+
+    @property
+    def processes(self) -> ProcessManager:
+        """The session's background processes (``start_background``; made on first use)."""
+        from moco.tools.process import ProcessManager
+
+        with self.lock:
+            manager = self.get(PROCESSES_KEY)
+            if not isinstance(manager, ProcessManager):
+                manager = self[PROCESSES_KEY] = ProcessManager()
+            return manager
