@@ -53,6 +53,13 @@ def _isolated(moco_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return moco_home
 
 
+@pytest.fixture(autouse=True)
+def _trusted_projects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests write project files (.mcp.json, .moco/profiles, AGENTS.md) into tmp_path and
+    expect them used: the suite opts in with MOCO_TRUST_ALL (tests/trust unset it)."""
+    monkeypatch.setenv("MOCO_TRUST_ALL", "1")
+
+
 @pytest.fixture
 def fixtures() -> Path:
     """``tests/fixtures``: copy what a test changes to ``tmp_path`` first."""

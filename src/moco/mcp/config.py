@@ -28,13 +28,21 @@ ignored, so files written for other clients load.
 is not set and has no default is a :class:`~moco.errors.ConfigError` naming the server and the
 variable. A relative ``cwd`` is relative to the folder of the file that defines it; without one,
 stdio servers start in the working directory.
+
+A project's files (``<working dir>/mcp.json``, ``.mcp.json``) may be written by anyone who can
+write to the project — an agent included. When ``allow_env`` is given (the orchestrator gives
+the variables of ``MOCO_MCP_ALLOW_ENV=VAR1,VAR2``, see :mod:`moco.trust`), ``${VAR}`` in them
+expands only for those variables; any other is left empty (or takes its ``:-default``) with a
+warning in :attr:`MCPConfig.warnings` naming the variable — so ``${OPENAI_API_KEY}`` never
+reaches a server the user did not allow it for. ``use_project_file`` may refuse a project file
+(an untrusted one): its servers are not read.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -139,6 +147,8 @@ class MCPConfig:
 
     enabled: bool = True
     servers: list[MCPServerConfig] = field(default_factory=list)
+    #: what loading left out, one line each (variables a project file may not use)
+    warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -163,6 +173,9 @@ def load_mcp_config(
     home: Path,
     profile_settings: Mapping[str, Any] | None,
     env: Mapping[str, str],
+    *,
+    allow_env: Collection[str] | None = None,
+    use_project_file: Callable[[Path], bool] | None = None,
 ) -> MCPConfig:
     """Merge the MCP servers of ``home``, the profile's settings and ``working_dir`` (in that
     order, later definitions win) as described in the module docstring.
@@ -173,6 +186,7 @@ def load_mcp_config(
     working_dir = Path(working_dir).expanduser().resolve()
     home = Path(home).expanduser()
     found: dict[str, MCPServerConfig] = {}
+    warnings: list[str] = []
     for path in _config_files(home):
         _merge(found, _entries_from_file(path), env, working_dir)
     if profile_settings and profile_settings.get("mcp_servers") is not None:
@@ -180,8 +194,10 @@ def load_mcp_config(
         _merge(found, entries, env, working_dir)
     if working_dir != home.resolve():
         for path in _config_files(working_dir):
-            _merge(found, _entries_from_file(path), env, working_dir)
-    return MCPConfig(enabled=True, servers=list(found.values()))
+            if use_project_file is None or use_project_file(path):
+                project_env = _Restricted(env, allow_env, warnings)
+                _merge(found, _entries_from_file(path), project_env, working_dir)
+    return MCPConfig(enabled=True, servers=list(found.values()), warnings=warnings)
 
 
 # --------------------------------------------------------------------------- reading
@@ -282,6 +298,34 @@ def _server_from_entry(entry: _Entry, env: Mapping[str, str], working_dir: Path)
 
 
 # --------------------------------------------------------------------------- values
+
+
+class _Restricted(Mapping[str, str]):
+    """``env`` as a project file may see it: only ``allowed`` names (all when None); asking
+    for another answers an empty value and notes a warning naming the variable."""
+
+    def __init__(self, env: Mapping[str, str], allowed: Collection[str] | None,
+                 warnings: list[str]) -> None:
+        self.env, self.allowed, self.warnings = env, allowed, warnings
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        if self.allowed is None or key in self.allowed:
+            return self.env.get(key, default)
+        note = (f"${{{key}}} in a project MCP file is not expanded (left empty, or its default): "
+                "project files may only use the variables listed in MOCO_MCP_ALLOW_ENV")
+        if note not in self.warnings:
+            self.warnings.append(note)
+        return ""
+
+    def __getitem__(self, key: str) -> str:
+        value: str = self.get(key, "")
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.env)
+
+    def __len__(self) -> int:
+        return len(self.env)
 
 
 class _Expander:

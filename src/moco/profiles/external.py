@@ -9,6 +9,7 @@ same loader as moco's own agents. A profile agent of the same name wins.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 from moco.errors import ConfigError
@@ -21,15 +22,21 @@ AGENT_FOLDERS = (
 )
 
 
-def external_agents(working_dir: Path) -> tuple[dict[str, AgentSpec], list[str]]:
-    """The agents found in the working directory, and one line per file that failed."""
+def external_agents(
+    working_dir: Path, use: Callable[[Path], bool] | None = None
+) -> tuple[dict[str, AgentSpec], list[str]]:
+    """The agents found in the working directory, and one line per file that failed.
+
+    ``use`` (None: every folder) says whether a folder of :data:`AGENT_FOLDERS` holding agents
+    may be used (the project's trust, :mod:`moco.trust`)."""
     found: dict[str, AgentSpec] = {}
     problems: list[str] = []
     for folder in AGENT_FOLDERS:
         directory = working_dir / folder
-        if not directory.is_dir():
+        files = sorted(directory.glob("*.md")) if directory.is_dir() else []
+        if not files or (use is not None and not use(folder)):
             continue
-        for path in sorted(directory.glob("*.md")):
+        for path in files:
             try:
                 spec = load_agent(path)
             except ConfigError as error:
@@ -41,9 +48,11 @@ def external_agents(working_dir: Path) -> tuple[dict[str, AgentSpec], list[str]]
     return found, problems
 
 
-def with_external_agents(profile: Profile, working_dir: Path) -> tuple[Profile, list[str]]:
+def with_external_agents(
+    profile: Profile, working_dir: Path, use: Callable[[Path], bool] | None = None
+) -> tuple[Profile, list[str]]:
     """``profile`` with the working directory's Claude Code / OpenCode agents added."""
-    found, problems = external_agents(working_dir)
+    found, problems = external_agents(working_dir, use)
     extra = {name: spec for name, spec in found.items() if name not in profile.agents}
     if not extra:
         return profile, problems
