@@ -63,3 +63,8 @@ SandboxImageOption = Annotated[
                              help="Image for --sandbox (default python:3.12-slim); implies "
                                   "--sandbox.")
 ]
+TrustProjectOption = Annotated[
+    bool, typer.Option("--trust-project",
+                       help="Use the project's .mcp.json, profiles, agents and AGENTS.md for "
+                            "this run even if not trusted (moco trust remembers it).")
+]

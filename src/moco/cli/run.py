@@ -22,6 +22,7 @@ from moco.cli.options import (
     SandboxOption,
     SessionOption,
     StreamOption,
+    TrustProjectOption,
     VerboseOption,
     WorkdirOption,
     YesOption,
@@ -64,6 +65,7 @@ def run_command(
     no_network: NoNetworkOption = False,
     sandbox: SandboxOption = False,
     sandbox_image: SandboxImageOption = None,
+    trust_project: TrustProjectOption = False,
 ) -> None:
     """Run one task with a profile's agents and print the answer."""
     import asyncio
@@ -81,6 +83,7 @@ def run_command(
         approver=None if json_output else interactive_approver(), yes=yes, read_only=read_only,
         allow_outside=allow_outside, network=False if no_network else None,
         sandbox="docker" if sandbox or sandbox_image else None, sandbox_image=sandbox_image,
+        trust_project=trust_project or None,
     )
     if verbose:
         typer.echo(orchestrator.open_sandbox().describe(), err=True)

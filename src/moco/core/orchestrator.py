@@ -22,13 +22,14 @@ from moco.core.team_config import TeamConfig
 from moco.errors import ConfigError, GuardrailBlocked, MaxTurnsExceeded, MocoError
 from moco.events import Event, EventSink, RunFinished, RunIdentity, new_run_id, root_finish
 from moco.messages import Message
-from moco.profiles import AgentSpec, Profile, load_profile
+from moco.profiles import AgentSpec
 from moco.profiles.prompt import default_variables, project_instructions, render_prompt
 from moco.providers.base import Provider
 from moco.providers.registry import PROVIDERS, LLMProvider, create_provider
 from moco.tools.base import Tool, ToolRegistry
 from moco.tools.selection import select_tools
 from moco.tools.shared_state import SharedState
+from moco.trust.gate import ProjectTrust
 
 if TYPE_CHECKING:
     from moco.core.checkpoint import FileTracker
@@ -93,12 +94,15 @@ class Orchestrator(RunSafety):
         network: bool | None = None,
         sandbox_image: str | None = None,
         renderer: EventSink | None = None,
+        trust_project: bool | None = None,
     ) -> None:
         self.working_dir = Path(working_dir or os.getcwd()).expanduser().resolve()
         if not self.working_dir.is_dir():
             raise ConfigError(f"working directory {self.working_dir} does not exist")
         self.env = load_environment(self.working_dir, env)
-        self.profile, self.agent_problems = self._load_team(profile)
+        #: what of the project may be used (None: as trust.json says; see moco.trust.gate)
+        self.trust = ProjectTrust.resolve(self.working_dir, env, trust_project)
+        self.profile, self.agent_problems = self.trust.load_team(profile, self.env)
         self.settings: ProviderSettings = resolve_provider(
             provider, model=model, base_url=base_url, env=self.env
         )
@@ -173,8 +177,9 @@ class Orchestrator(RunSafety):
         return asyncio.run(run_and_close())
 
     async def aclose(self) -> None:
-        """Stop what the orchestrator started (provider connections, MCP servers). It can be
-        used again after."""
+        """Stop what the orchestrator started (provider connections, MCP servers, the
+        session's background processes). It can be used again after."""
+        await self.state.processes.stop_all()
         providers, self._providers = self._providers, {}
         for provider in providers.values():
             await provider.aclose()
@@ -376,13 +381,6 @@ class Orchestrator(RunSafety):
         messages = repair([*header, *(r.message for r in records)])
         return messages, [seq_of.get(id(message)) for message in messages]
 
-    def _load_team(self, profile: str | Path) -> tuple[Profile, list[str]]:
-        """The profile, with the working directory's Claude Code / OpenCode agents added."""
-        from moco.profiles.external import with_external_agents
-
-        loaded = load_profile(profile, working_dir=self.working_dir, env=self.env)
-        return with_external_agents(loaded, self.working_dir)
-
     # -- context ------------------------------------------------------------------------------
     def compressor_for(self, provider: Any, model: str) -> ContextCompressor | None:
         """A context compressor for an agent, configured by ``compression:`` and
@@ -443,7 +441,7 @@ class Orchestrator(RunSafety):
             from moco.skills.tools import skills_prompt_section
 
             prompt += "\n\n" + skills_prompt_section(self.skills)
-        instructions = project_instructions(self.working_dir)
+        instructions = project_instructions(self.working_dir, self.trust.use_instructions)
         if instructions:
             prompt += f"\n\n# Project instructions\n\n{instructions.strip()}"
         return prompt
@@ -454,16 +452,17 @@ class Orchestrator(RunSafety):
         if self._skills is None:
             from moco.skills.registry import discover_skills
 
-            self._skills = discover_skills(self.working_dir, self.profile.skills_dir, self.env)
+            self._skills = self.trust.guard_skills(
+                discover_skills(self.working_dir, self.profile.skills_dir, self.env))
             self.state.skill_registry = self._skills
         return self._skills
 
     def available_tools(self) -> ToolRegistry:
         tools: list[Tool] = []
         if self.profile.include_base_tools:
-            from moco.tools.builtin import BASE_TOOLS
+            from moco.tools.builtin import BASE_TOOLS, NAMED_TOOLS
 
-            tools.extend(BASE_TOOLS)
+            tools.extend((*BASE_TOOLS, *NAMED_TOOLS))  # NAMED_TOOLS: when named (selection)
         if self.skills.names:
             from moco.skills.tools import SKILL_TOOLS
             from moco.tools.base import get_tool
@@ -479,7 +478,9 @@ class Orchestrator(RunSafety):
         from moco.mcp.config import load_mcp_config
 
         config = load_mcp_config(self.working_dir, moco_home(self.env), self.profile.settings,
-                                 self.env)
+                                 self.env, allow_env=self.trust.allow_env,
+                                 use_project_file=self.trust.use_mcp_file)
+        self.trust.warnings.extend(config.warnings)
         if not config.active:
             return None
         from moco.core.mcp_client import MCPClient
@@ -494,6 +495,7 @@ class Orchestrator(RunSafety):
         ids = identity.fields()
         warnings: list[Event] = [Warning(**ids, message=f"skipped agent: {p}")
                                  for p in self.agent_problems]
+        warnings += [Warning(**ids, message=line) for line in self.trust.take_warnings()]
         self.agent_problems = []
         if self.mcp_client is None or self._mcp_tools:
             return warnings
@@ -514,7 +516,7 @@ class Orchestrator(RunSafety):
 
         known = problems.tool_names(self.available_tools()) | problems.moco_tool_names(False)
         lines = problems.tool_problems(self.profile.agents, known)
-        lines += problems.skill_problems(self.skills.invalid)
+        lines += problems.skill_problems(self.skills.invalid) + self.trust.take_warnings()
         return [Warning(**identity.fields(), message=line) for line in lines]
 
     def tools_for(self, spec: AgentSpec) -> ToolRegistry:
