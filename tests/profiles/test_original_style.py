@@ -191,3 +191,4 @@ async def test_the_team_runs_as_written(project: Path) -> None:
     warnings = [e.message for e in events[:started] if isinstance(e, Warning)]
     assert any("researcher" in w and "no opening '---'" in w for w in warnings)
     assert any("unknown tools dropped: browser_navigate, generate_image" in w for w in warnings)
+    assert any("word_count offered as tools without @tool" in w for w in warnings)

@@ -516,6 +516,7 @@ class Orchestrator(RunSafety):
 
         known = problems.tool_names(self.available_tools()) | problems.moco_tool_names(False)
         lines = problems.tool_problems(self.profile.agents, known)
+        lines += [line for line in self.profile.problems if line.startswith("tools/")]
         lines += problems.skill_problems(self.skills.invalid) + self.trust.take_warnings()
         return [Warning(**identity.fields(), message=line) for line in lines]
 
