@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from moco.core.orchestrator import Orchestrator
 from moco.errors import ConfigError, ToolError
+from moco.events import ToolCallFinished
 from moco.profiles.loader import AgentSpec
 from moco.tools.base import ToolRegistry
 from moco.tools.builtin import BASE_TOOLS, NAMED_TOOLS
@@ -177,6 +179,39 @@ def test_process_tools_are_offered_only_when_named() -> None:
     assert {tool.name for tool in named} == {"start_background", "read_file"}
     assert {t.name for t in NAMED_TOOLS if t.mutates} == {"start_background", "stop_process",
                                                         "send_input"}
+
+
+async def test_the_orchestrator_stops_the_sessions_processes_at_aclose(
+        tmp_path: Path, scripted_openai: object) -> None:
+    from moco.testing import Reply, ScriptedOpenAIServer
+
+    assert isinstance(scripted_openai, ScriptedOpenAIServer)
+    project = tmp_path / "project"
+    agents = project / ".moco" / "profiles" / "devs" / "agents"
+    agents.mkdir(parents=True)
+    (agents / "dev.md").write_text("---\ndescription: runs servers\nmode: primary\n"
+                                   "tools: [start_background, wait_for_pattern]\n---\nYou run.\n")
+    scripted_openai.add(
+        Reply.call("start_background", {"command": FAMILY, "name": "family"}),
+        Reply.call("wait_for_pattern", {"name_or_id": "family", "pattern": r"child \d+"}),
+        Reply.say("running"))
+    env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": scripted_openai.base_url,
+           "MOCO_SANDBOX": "off"}
+    orchestrator = Orchestrator(profile="devs", provider="openai", working_dir=project, env=env,
+                                persist=False, yes=True)
+    try:
+        events = [e async for e in orchestrator.events("start it")]
+    except BaseException:
+        await orchestrator.aclose()
+        raise
+    finished = [e.result for e in events if isinstance(e, ToolCallFinished)]
+    assert finished[0].startswith("started p1 'family'"), finished
+    child = int(finished[1].split()[1])
+    assert isinstance(orchestrator.state, SharedState)
+    [process] = orchestrator.state.processes.running()  # the run ended; the process did not
+    await orchestrator.aclose()
+    assert await until(lambda: not alive(child) and not alive(process.pgid))
+    assert len(orchestrator.state.processes) == 0
 
 
 @pytest.fixture
