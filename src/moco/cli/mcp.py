@@ -210,12 +210,19 @@ def _load(working_dir: Path | None, profile: str) -> MCPConfig:
     from moco.core.mcp_client import load_mcp_config
     from moco.errors import MocoError
     from moco.profiles import load_profile
+    from moco.trust.gate import ProjectTrust
 
     directory = (working_dir or Path.cwd()).expanduser().resolve()
     try:
         env = load_environment(directory)
         settings = load_profile(profile, working_dir=directory, env=env).settings
-        return load_mcp_config(directory, moco_home(env), settings, env)
+        trust = ProjectTrust.resolve(directory, None, None)  # the project's files need trust
+        config = load_mcp_config(directory, moco_home(env), settings, env,
+                                 allow_env=trust.allow_env,
+                                 use_project_file=trust.use_mcp_file)
+        for warning in (*trust.take_warnings(), *config.warnings):
+            typer.echo(f"warning: {warning}", err=True)
+        return config
     except MocoError as error:
         _fail(str(error), error.exit_code)
 

@@ -32,7 +32,7 @@ DEFAULTS_SOURCE = "built-in defaults"
 
 #: tools whose rule patterns match the ``command`` argument / a URL; every other tool's
 #: patterns match its ``path`` argument
-COMMAND_TOOLS = frozenset({"execute_bash"})
+COMMAND_TOOLS = frozenset({"execute_bash", "start_background"})
 URL_TOOLS = frozenset({"web_fetch"})
 #: keys naming several tools: OpenCode's and Claude Code's ``edit`` covers every file change
 GROUPS: dict[str, tuple[str, ...]] = {"edit": ("write_file", "edit_file")}
