@@ -268,8 +268,10 @@ asyncio.run(main())
 def test_a_killed_moco_leaves_no_background_process(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     command = f"echo $$ > {pids}; sleep 300 & echo $! >> {pids}; wait"
-    moco = subprocess.Popen([sys.executable, "-c", KEEP_RUNNING, command], cwd=tmp_path)
+    moco = subprocess.Popen([sys.executable, "-c", KEEP_RUNNING, command], cwd=tmp_path,
+                            stdout=subprocess.PIPE, text=True)
     try:
+        assert moco.stdout is not None and moco.stdout.readline()  # start_background returned
         for _ in range(1200):
             if pids.exists() and len(pids.read_text().split()) == 2:
                 break

@@ -189,6 +189,7 @@ class ProcessManager:
         if any(p.name == label for p in running):
             raise ToolError(f"a process named '{label}' is running; stop it or pick another name")
         argv, env = prepare(ctx, command)
+        REAPER.prepare()
         try:
             popen = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

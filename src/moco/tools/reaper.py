@@ -74,6 +74,20 @@ class GroupReaper:
         self._watcher: subprocess.Popen[bytes] | None = None
         self._owner_pid = 0
 
+    @property
+    def ready(self) -> bool:
+        """Whether this process's watcher is running."""
+        watcher = self._watcher
+        return (watcher is not None and self._owner_pid == os.getpid()
+                and watcher.poll() is None)
+
+    def prepare(self) -> None:
+        """Start the watcher now (call before starting a process): started lazily at the
+        first registration, its own start-up would leave a window in which a killed moco
+        leaves the new process behind."""
+        with self._lock:
+            self._ensure_watcher()
+
     def register(self, pgid: int) -> None:
         self._send(f"{pgid}\n")
 

@@ -182,6 +182,8 @@ async def execute_bash(
     limit = min(max(timeout, 1), MAX_TIMEOUT)
     loop = asyncio.get_running_loop()
     argv, env = prepare(ctx, command)
+    if not REAPER.ready:  # once per process: the watcher is up before the command starts
+        await asyncio.to_thread(REAPER.prepare)
     try:
         transport, collector = await loop.subprocess_exec(
             lambda: _Collector(keep=ctx.max_output_chars * 2),
