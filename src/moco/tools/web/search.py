@@ -8,7 +8,15 @@
 - ``searxng``: ``SEARXNG_URL`` (the instance); GET ``{SEARXNG_URL}/search?q=&format=json``
   -> ``results[].{title,url,content}``;
 - ``google``: ``GOOGLE_CSE_API_KEY`` and ``GOOGLE_CSE_ID``; GET
-  ``/customsearch/v1?key=&cx=&q=&num=`` -> ``items[].{title,link,snippet}``.
+  ``/customsearch/v1?key=&cx=&q=&num=`` -> ``items[].{title,link,snippet}``;
+- ``gemini`` (the provider's own search): ``GEMINI_API_KEY`` or ``GOOGLE_API_KEY``; POST
+  ``/v1beta/models/{model}:generateContent`` with ``tools: [{google_search: {}}]`` ->
+  ``candidates[0].groundingMetadata.groundingChunks[].web.{uri,title}`` (model
+  ``MOCO_GEMINI_SEARCH_MODEL``, base ``GEMINI_SEARCH_URL``);
+- ``anthropic`` (the provider's own search): ``ANTHROPIC_API_KEY``; POST ``/v1/messages`` with
+  the ``web_search_20250305`` server tool -> ``web_search_tool_result`` blocks of
+  ``web_search_result {url,title}``, snippets from the answer's ``citations[].cited_text``
+  (model ``MOCO_ANTHROPIC_SEARCH_MODEL``, base ``ANTHROPIC_SEARCH_URL``).
 
 Base URLs can be replaced (a proxy, a test server): ``BRAVE_SEARCH_URL``, ``TAVILY_API_URL``,
 ``GOOGLE_CSE_URL`` (the service's base; the documented path is appended). The search APIs
@@ -16,9 +24,8 @@ are the user's own configuration, not a URL the model chose, so the private-addr
 of ``web_fetch`` does not apply to them (a SearXNG instance often runs on localhost).
 
 A backend is anything with ``name``, ``needs``, ``configured(env)`` and ``search(...)``
-(:class:`SearchBackend`). The providers' own search (Gemini grounding, OpenAI's and
-Anthropic's web search tools) fits the same protocol as a backend that asks the model
-provider instead of a search API; it is not built yet.
+(:class:`SearchBackend`). The providers' own search backends are picked last when none is
+chosen: they cost model tokens. OpenAI's web search (Responses API) is not among them yet.
 """
 
 from __future__ import annotations
@@ -148,8 +155,97 @@ class Google:
         return _results(items, "title", "link", "snippet")
 
 
-#: in the order a backend is picked when none is chosen
-BACKENDS: dict[str, SearchBackend] = {b.name: b for b in (Brave(), Tavily(), SearXNG(), Google())}
+class GeminiGrounding:
+    """The provider's own search: one Gemini call with the ``google_search`` tool; results
+    are the grounding chunks (``web.uri``/``web.title``), snippets the supported segments.
+    Billed as model tokens."""
+
+    name = "gemini"
+    label = "Gemini grounding with Google Search"
+    needs = "GEMINI_API_KEY (or GOOGLE_API_KEY)"
+    KEYS: ClassVar[tuple[str, ...]] = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+
+    def configured(self, env: Mapping[str, str]) -> bool:
+        return bool(_first(env, *self.KEYS))
+
+    async def search(
+        self, client: httpx2.AsyncClient, env: Mapping[str, str], query: str, count: int
+    ) -> list[SearchResult]:
+        model = env.get("MOCO_GEMINI_SEARCH_MODEL") or "gemini-2.5-flash"
+        url = (_base(env, "GEMINI_SEARCH_URL", "https://generativelanguage.googleapis.com")
+               + f"/v1beta/models/{model}:generateContent")
+        response = await client.post(
+            url, headers={"x-goog-api-key": _first(env, *self.KEYS)},
+            json={"contents": [{"role": "user", "parts": [{"text": query}]}],
+                  "tools": [{"google_search": {}}]})
+        data = _json(self.label, response)
+        candidates = data.get("candidates") if isinstance(data, dict) else None
+        first = candidates[0] if isinstance(candidates, list) and candidates else {}
+        grounding = first.get("groundingMetadata") if isinstance(first, dict) else None
+        if not isinstance(grounding, dict):
+            return []
+        chunks = [c.get("web") or {} for c in grounding.get("groundingChunks") or []
+                  if isinstance(c, dict)]
+        snippets: dict[int, list[str]] = {}
+        for support in grounding.get("groundingSupports") or []:
+            text = str((support.get("segment") or {}).get("text") or "")
+            for index in support.get("groundingChunkIndices") or []:
+                snippets.setdefault(int(index), []).append(text)
+        return [SearchResult(clean(str(web.get("title") or "")), str(web.get("uri") or ""),
+                             clean(" ".join(snippets.get(index, []))))
+                for index, web in enumerate(chunks) if web.get("uri")][:count]
+
+
+class AnthropicSearch:
+    """The provider's own search: one Claude call with the ``web_search`` server tool;
+    results are its ``web_search_result`` blocks, snippets the text it cited from them.
+    Billed as model tokens plus Anthropic's per-search fee."""
+
+    name = "anthropic"
+    label = "Anthropic web search"
+    needs = "ANTHROPIC_API_KEY"
+
+    def configured(self, env: Mapping[str, str]) -> bool:
+        return bool(env.get("ANTHROPIC_API_KEY"))
+
+    async def search(
+        self, client: httpx2.AsyncClient, env: Mapping[str, str], query: str, count: int
+    ) -> list[SearchResult]:
+        url = _base(env, "ANTHROPIC_SEARCH_URL", "https://api.anthropic.com") + "/v1/messages"
+        response = await client.post(
+            url, headers={"x-api-key": env["ANTHROPIC_API_KEY"],
+                          "anthropic-version": "2023-06-01"},
+            json={"model": env.get("MOCO_ANTHROPIC_SEARCH_MODEL") or "claude-haiku-4-5",
+                  "max_tokens": 1024,
+                  "messages": [{"role": "user", "content": f"Search the web for: {query}"}],
+                  "tools": [{"type": "web_search_20250305", "name": "web_search",
+                             "max_uses": 1}]})
+        data = _json(self.label, response)
+        blocks = data.get("content") if isinstance(data, dict) else None
+        found: dict[str, SearchResult] = {}
+        cited: dict[str, list[str]] = {}
+        for block in blocks if isinstance(blocks, list) else []:
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "web_search_tool_result" and isinstance(
+                    block.get("content"), list):
+                for item in block["content"]:
+                    if isinstance(item, dict) and item.get("url"):
+                        found.setdefault(str(item["url"]),
+                                         SearchResult(clean(str(item.get("title") or "")),
+                                                      str(item["url"])))
+            for citation in block.get("citations") or []:
+                if isinstance(citation, dict) and citation.get("url"):
+                    cited.setdefault(str(citation["url"]), []).append(
+                        str(citation.get("cited_text") or ""))
+        return [SearchResult(r.title, r.url, clean(" ".join(cited.get(r.url, []))))
+                for r in found.values()][:count]
+
+
+#: in the order a backend is picked when none is chosen: the search services first, then the
+#: providers' own search (which costs model tokens)
+BACKENDS: dict[str, SearchBackend] = {b.name: b for b in (
+    Brave(), Tavily(), SearXNG(), Google(), GeminiGrounding(), AnthropicSearch())}
 
 
 def not_configured() -> str:
