@@ -93,4 +93,27 @@ def test_search_services_are_picked_before_the_providers_own_search() -> None:
     assert choose(None, env).name == "tavily"
     assert choose(None, {"GEMINI_API_KEY": "g"}).name == "gemini"
     assert choose(None, {"ANTHROPIC_API_KEY": "a"}).name == "anthropic"
-    assert list(BACKENDS)[-2:] == ["gemini", "anthropic"]
+    assert list(BACKENDS)[-3:] == ["gemini", "anthropic", "openai"]
+    # a key for an OpenAI-compatible local server is not a key for OpenAI's search
+    local = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://127.0.0.1:8000/v1"}
+    assert not BACKENDS["openai"].configured(local)
+
+
+OPENAI = {"id": "resp_1", "object": "response", "status": "completed", "output": [
+    {"type": "web_search_call", "id": "ws_1", "status": "completed"},
+    {"type": "message", "id": "msg_1", "role": "assistant", "content": [
+        {"type": "output_text", "text": "moco runs agent teams on any model.",
+         "annotations": [{"type": "url_citation", "start_index": 0, "end_index": 20,
+                          "url": "https://moco.example/", "title": "moco"}]}]}]}
+
+
+async def test_openai_web_search_results_are_its_url_citations(
+    ctx: ToolContext, server: WebServer
+) -> None:
+    server.route("/v1/responses", json_answer(json.dumps(OPENAI)))
+    result = await search(ctx, {"OPENAI_API_KEY": "o-key", "OPENAI_SEARCH_URL": server.url,
+                                "MOCO_WEBSEARCH": "openai"})
+    assert result == "1. moco\nhttps://moco.example/\nmoco runs agent team"
+    seen = server.seen[0]
+    assert seen.headers["authorization"] == "Bearer o-key"
+    assert json.loads(seen.body)["tools"] == [{"type": "web_search"}]

@@ -16,7 +16,11 @@
 - ``anthropic`` (the provider's own search): ``ANTHROPIC_API_KEY``; POST ``/v1/messages`` with
   the ``web_search_20250305`` server tool -> ``web_search_tool_result`` blocks of
   ``web_search_result {url,title}``, snippets from the answer's ``citations[].cited_text``
-  (model ``MOCO_ANTHROPIC_SEARCH_MODEL``, base ``ANTHROPIC_SEARCH_URL``).
+  (model ``MOCO_ANTHROPIC_SEARCH_MODEL``, base ``ANTHROPIC_SEARCH_URL``);
+- ``openai`` (the provider's own search): ``OPENAI_API_KEY``; POST ``/v1/responses`` with
+  ``tools: [{type: web_search}]`` -> the message's ``output_text`` ``annotations`` of type
+  ``url_citation {url,title,start_index,end_index}`` (model ``MOCO_OPENAI_SEARCH_MODEL``,
+  base ``OPENAI_SEARCH_URL``).
 
 Base URLs can be replaced (a proxy, a test server): ``BRAVE_SEARCH_URL``, ``TAVILY_API_URL``,
 ``GOOGLE_CSE_URL`` (the service's base; the documented path is appended). The search APIs
@@ -25,7 +29,7 @@ of ``web_fetch`` does not apply to them (a SearXNG instance often runs on localh
 
 A backend is anything with ``name``, ``needs``, ``configured(env)`` and ``search(...)``
 (:class:`SearchBackend`). The providers' own search backends are picked last when none is
-chosen: they cost model tokens. OpenAI's web search (Responses API) is not among them yet.
+chosen: they cost model tokens.
 """
 
 from __future__ import annotations
@@ -242,10 +246,49 @@ class AnthropicSearch:
                 for r in found.values()][:count]
 
 
+class OpenAISearch:
+    """The provider's own search: one Responses API call with the ``web_search`` tool;
+    results are the answer's ``url_citation`` annotations, snippets the text they cite."""
+
+    name = "openai"
+    label = "OpenAI web search"
+    needs = "OPENAI_API_KEY (with OPENAI_SEARCH_URL when OPENAI_BASE_URL is another server)"
+
+    def configured(self, env: Mapping[str, str]) -> bool:
+        # a key for an OpenAI-compatible server (OPENAI_BASE_URL) is not a key for OpenAI
+        return bool(env.get("OPENAI_API_KEY")) and (
+            not env.get("OPENAI_BASE_URL") or bool(env.get("OPENAI_SEARCH_URL")))
+
+    async def search(
+        self, client: httpx2.AsyncClient, env: Mapping[str, str], query: str, count: int
+    ) -> list[SearchResult]:
+        url = _base(env, "OPENAI_SEARCH_URL", "https://api.openai.com") + "/v1/responses"
+        response = await client.post(
+            url, headers={"Authorization": f"Bearer {env['OPENAI_API_KEY']}"},
+            json={"model": env.get("MOCO_OPENAI_SEARCH_MODEL") or "gpt-5-mini",
+                  "input": f"Search the web for: {query}", "tools": [{"type": "web_search"}]})
+        data = _json(self.label, response)
+        found: dict[str, SearchResult] = {}
+        for item in data.get("output") or [] if isinstance(data, dict) else []:
+            if not isinstance(item, dict) or item.get("type") != "message":
+                continue
+            for part in item.get("content") or []:
+                text = str(part.get("text") or "") if isinstance(part, dict) else ""
+                for note in part.get("annotations") or [] if isinstance(part, dict) else []:
+                    if not isinstance(note, dict) or note.get("type") != "url_citation":
+                        continue
+                    start, end = int(note.get("start_index", 0)), int(note.get("end_index", 0))
+                    found.setdefault(str(note.get("url")), SearchResult(
+                        clean(str(note.get("title") or "")), str(note.get("url")),
+                        clean(text[start:end])))
+        return [r for r in found.values() if r.url][:count]
+
+
 #: in the order a backend is picked when none is chosen: the search services first, then the
 #: providers' own search (which costs model tokens)
 BACKENDS: dict[str, SearchBackend] = {b.name: b for b in (
-    Brave(), Tavily(), SearXNG(), Google(), GeminiGrounding(), AnthropicSearch())}
+    Brave(), Tavily(), SearXNG(), Google(), GeminiGrounding(), AnthropicSearch(),
+    OpenAISearch())}
 
 
 def not_configured() -> str:
