@@ -48,7 +48,6 @@ from typing import TYPE_CHECKING, Any
 
 from moco.errors import ConfigError, MocoError
 from moco.storage.db import utcnow
-from moco.storage.session_state import TODOS_KEY as STATE_TODOS_KEY
 from moco.storage.session_state import ModelChoice, SessionState, SessionStateStore
 
 if TYPE_CHECKING:
@@ -59,8 +58,6 @@ MAX_TRACKED_BYTES = 10 * 1024 * 1024
 #: manifest markers for content that was not kept (a real state is a sha256 hex or None)
 TOO_LARGE = "!too-large"
 UNREADABLE = "!unreadable"
-#: where the todo tool keeps its list in ``ToolContext.state``
-TODOS_KEY = STATE_TODOS_KEY
 AUTO_PREFIX = "cp-"
 MAX_NAME_CHARS = 100
 

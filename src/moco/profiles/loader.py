@@ -376,6 +376,8 @@ def _read_profile(directory: Path, source: ProfileSource, *, load_tools: bool) -
         )
     skills_dir = directory / "skills"
     tools, tool_notes = _load_profile_tools(directory / "tools") if load_tools else ((), ())
+    from moco.profiles.problems import load_problems
+
     return Profile(
         name=directory.name,
         description=description or "",
@@ -387,32 +389,9 @@ def _read_profile(directory: Path, source: ProfileSource, *, load_tools: bool) -
         path=directory,
         source=source,
         settings=settings,
-        problems=_load_problems(directory, agents, include_base_tools,
-                                tools if load_tools else None, tool_notes),
+        problems=load_problems(directory, agents, include_base_tools,
+                               tools if load_tools else None, tool_notes),
     )
-
-
-def _load_problems(directory: Path, agents: dict[str, AgentSpec], include_base_tools: bool,
-                   tools: tuple[Tool, ...] | None, tool_notes: tuple[str, ...] = ()
-                   ) -> tuple[str, ...]:
-    """Agents' load notes, unknown tools per agent, notes on ``tools/*.py`` and invalid skills
-    of ``skills/`` (``tools`` None: the profile's tools were not imported; their names and
-    notes are read from the files)."""
-    from moco.profiles import problems
-
-    known: set[str] | None = None
-    if any(spec.tools for spec in agents.values()):
-        own = (problems.tool_names(tools) if tools is not None
-               else problems.declared_tool_names(directory / "tools"))
-        if own is not None:
-            known = problems.moco_tool_names(include_base_tools) | own
-    lines = problems.tool_problems(agents, known, skip_mcp=True)
-    lines += (list(tool_notes) if tools is not None
-              else problems.undecorated_notes(directory / "tools"))
-    skills_dir = directory / "skills"
-    if skills_dir.is_dir():
-        lines += problems.skill_problems(problems.invalid_profile_skills(skills_dir))
-    return tuple(lines)
 
 
 def _read_profile_yaml(path: Path) -> dict[str, Any]:

@@ -182,3 +182,24 @@ def _decorated_names(decorator: ast.expr, function_name: str) -> set[str]:
 def _skill_name(path: Path) -> str:
     folder = path.parent if path.name.upper() == "SKILL.MD" else path
     return f"'{folder.name}' ({folder})"
+
+
+def load_problems(directory: Path, agents: Mapping[str, AgentSpec], include_base_tools: bool,
+                  tools: tuple[Tool, ...] | None, tool_notes: tuple[str, ...] = ()
+                  ) -> tuple[str, ...]:
+    """Agents' load notes, unknown tools per agent, notes on ``tools/*.py`` and invalid skills
+    of ``skills/`` (``tools`` None: the profile's tools were not imported; their names and
+    notes are read from the files)."""
+    known: set[str] | None = None
+    if any(spec.tools for spec in agents.values()):
+        own = (tool_names(tools) if tools is not None
+               else declared_tool_names(directory / "tools"))
+        if own is not None:
+            known = moco_tool_names(include_base_tools) | own
+    lines = tool_problems(agents, known, skip_mcp=True)
+    lines += (list(tool_notes) if tools is not None
+              else undecorated_notes(directory / "tools"))
+    skills_dir = directory / "skills"
+    if skills_dir.is_dir():
+        lines += skill_problems(invalid_profile_skills(skills_dir))
+    return tuple(lines)

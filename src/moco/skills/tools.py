@@ -34,11 +34,12 @@ from typing import Any
 from moco.errors import ToolError
 from moco.skills.model import Skill
 from moco.skills.registry import SkillRegistry
+from moco.storage.session_state import SKILLS_KEY
 from moco.tools.base import tool
 from moco.tools.context import ToolContext
 
 REGISTRY_KEY = "skill_registry"
-LOADED_KEY = "loaded_skills"
+LOADED_KEY = SKILLS_KEY
 SEARCH_LIMIT = 10
 MAX_SKILL_FILE_CHARS = 100_000
 DEFAULT_PROMPT_CHARS = 6_000

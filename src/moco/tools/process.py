@@ -33,7 +33,7 @@ from moco.errors import ToolError
 from moco.tools.base import tool
 from moco.tools.context import ToolContext
 from moco.tools.reaper import REAPER
-from moco.tools.shell import kill_process_group, prepare
+from moco.tools.shell import group_alive, kill_process_group, prepare
 
 #: the ring buffer of each process: at most this many lines and bytes are kept
 MAX_LINES = 2000
@@ -217,7 +217,7 @@ class ProcessManager:
         if process.popen.stdin is not None:
             with contextlib.suppress(OSError):
                 process.popen.stdin.close()
-        if not _group_alive(process.pgid):
+        if not group_alive(process.pgid):
             REAPER.unregister(process.pgid)
 
     async def stop_all(self) -> None:
@@ -226,14 +226,6 @@ class ProcessManager:
             processes, self._processes = list(self._processes.values()), {}
         for process in processes:
             await self.stop(process)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
 
 
 def _default_name(command: str) -> str:

@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from moco.skills.registry import SkillRegistry
     from moco.tools.process import ProcessManager
 
-TODOS_KEY = "todos"
-LOADED_SKILLS_KEY = "loaded_skills"
+from moco.storage.session_state import SKILLS_KEY as LOADED_SKILLS_KEY
+from moco.storage.session_state import TODOS_KEY
+
 SKILL_REGISTRY_KEY = "skill_registry"
 PERMISSION_GRANTS_KEY = "permission_grants"
 PROTECTED_ALLOWED_KEY = "protected_allowed"

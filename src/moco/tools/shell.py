@@ -120,7 +120,7 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
@@ -216,7 +216,7 @@ async def execute_bash(
         if not collector.exited.done():  # the tool itself was cancelled
             await asyncio.shield(kill_process_group(pgid))
         transport.close()
-        if not _group_alive(pgid):  # processes it left in the background still die with moco
+        if not group_alive(pgid):  # processes it left in the background still die with moco
             REAPER.unregister(pgid)
     code = transport.get_returncode()
     if code and not stopped:
