@@ -15,6 +15,7 @@ from moco.cli import commit as commit_commands
 from moco.cli import profiles as profiles_commands
 from moco.cli import run as run_commands
 from moco.cli import trust as trust_commands
+from moco.cli import ui as ui_commands
 from moco.cli.checkpoints import checkpoints_app
 from moco.cli.mcp import mcp_app
 from moco.cli.sandbox import sandbox_app
@@ -35,6 +36,7 @@ chat_commands.register(app)
 profiles_commands.register(app)
 commit_commands.register(app)
 trust_commands.register(app)
+ui_commands.register(app)
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(skills_app, name="skills")
 app.add_typer(mcp_app, name="mcp")
