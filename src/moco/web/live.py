@@ -123,8 +123,9 @@ class LiveSession:
         if self.running:
             raise SessionBusy("this session is still answering — stop it or wait")
         self.history_seq = self.orchestrator.sessions.last_seq(self.session_id)
-        first = self.log.publish({"type": "turn_started", "text": text,
-                                  "attachments": attachments or []})
+        redact = self.orchestrator.redactor.redact_obj
+        first = self.log.publish(redact({"type": "turn_started", "text": text,
+                                         "attachments": attachments or []}))
         self.run_start_event_id = first
         self.task = asyncio.get_running_loop().create_task(
             self._turn(task_text if task_text is not None else text),
