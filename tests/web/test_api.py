@@ -191,3 +191,33 @@ def test_two_sessions_stream_at_the_same_time(ui_server: UIServer) -> None:
     assert events_a[-1]["status"] == events_b[-1]["status"] == "completed"
     assert {e["session_id"] for e in events_a} == {a["id"]}
     assert {e["session_id"] for e in events_b} == {b["id"]}
+
+
+def test_a_delegation_streams_as_a_tree_of_runs(ui_server: UIServer) -> None:
+    from moco.testing import RoutedScript
+
+    profile = ui_server.working_dir / ".moco" / "profiles" / "team"
+    (profile / "agents").mkdir(parents=True)
+    (profile / "agents" / "lead.md").write_text(
+        "---\ndescription: lead\nmode: primary\n---\nYou are lead.\n")
+    (profile / "agents" / "scout.md").write_text(
+        "---\ndescription: looks around\nmode: subagent\ntools: [list_dir]\n---\n"
+        "You are scout.\n")
+    ui_server.llm.use(RoutedScript({
+        "You are lead.": [Reply.call("delegate_to_agent",
+                                     {"agent_name": "scout", "task": "look"}),
+                          Reply.say("the scout looked")],
+        "You are scout.": [Reply.call("list_dir", {"path": "."}), Reply.say("found .moco")],
+    }))
+    with ui_server.client() as client:
+        session = new_session(client, profile="team")
+        events = turn(client, session["id"], "go")
+    delegated = next(e for e in events if e["type"] == "agent_delegated")
+    root_run = delegated["run_id"]
+    child_run = delegated["child_run_id"]
+    listed = next(e for e in events if e["type"] == "tool_call_started"
+                  and e["name"] == "list_dir")
+    assert listed["run_id"] == child_run and listed["parent_run_id"] == root_run
+    returned = next(e for e in events if e["type"] == "agent_returned")
+    assert returned["child_run_id"] == child_run and returned["status"] == "completed"
+    assert events[-1]["status"] == "completed"

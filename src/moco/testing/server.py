@@ -66,6 +66,12 @@ class ScriptedServer:
             raise TypeError("add() needs a list script")
         self._script.extend(replies)
 
+    def use(self, script: Script) -> None:
+        """Replace the script (a list of replies or a function ``request -> Reply``), e.g.
+        a :class:`RoutedScript` for a team on a server a fixture started."""
+        with self._lock:
+            self._script, self._position = script, 0
+
     def next_reply(self, request: RecordedRequest) -> Reply:
         with self._lock:
             self.requests.append(request)
