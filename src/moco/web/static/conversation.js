@@ -1,0 +1,378 @@
+// The transcript view: stored messages and live events rendered the same way.
+// Runs form a tree (run_id / parent_run_id); each run has a container its text segments,
+// tool calls and sub-agent nodes go into. Tool calls are keyed by run and call id.
+
+import { renderInto } from "./markdown.js";
+import {
+  el, spinner, toolCallElement, finishToolCall, abandonToolCall, agentNode, finishAgent,
+  setAgentTokens, formatTokens,
+} from "./tree.js";
+
+export class Conversation {
+  constructor(root, { sessionId, onUsage, uploadUrl } = {}) {
+    this.root = root;
+    this.sessionId = sessionId;
+    this.onUsage = onUsage || (() => {});
+    this.uploadUrl = uploadUrl || (() => "");
+    this.runs = new Map();
+    this.tools = new Map();
+    this.dirty = new Set();
+    this.frame = 0;
+    this.turn = null;
+    this.rootRunId = null;
+  }
+
+  clear() {
+    this.root.replaceChildren();
+    this.runs.clear();
+    this.tools.clear();
+    this.dirty.clear();
+    this.turn = null;
+    this.rootRunId = null;
+  }
+
+  // ------------------------------------------------------------ structure
+
+  addUser(text, attachments = [], images = []) {
+    this.endTurn();
+    const msg = el("div", "msg user");
+    const bubble = el("div", "bubble");
+    if (attachments.length || images.length) bubble.append(this.attachmentList(attachments, images));
+    if (text) bubble.append(el("div", "user-text", text));
+    msg.append(bubble);
+    this.root.append(msg);
+    return msg;
+  }
+
+  attachmentList(attachments, images) {
+    const list = el("div", "msg-attachments");
+    for (const item of attachments) {
+      if (item.kind === "image") {
+        const img = el("img", "thumb");
+        img.src = this.uploadUrl(item.id);
+        img.alt = item.name || "image";
+        img.loading = "lazy";
+        list.append(img);
+      } else {
+        list.append(el("span", "chip", "📄 " + (item.name || item.id)));
+      }
+    }
+    for (const src of images) {
+      const img = el("img", "thumb");
+      img.src = src;
+      img.alt = "image";
+      list.append(img);
+    }
+    return list;
+  }
+
+  /** The assistant message of the current turn (created on demand). */
+  ensureTurn() {
+    if (this.turn) return this.turn;
+    const msg = el("div", "msg assistant");
+    const body = el("div", "assistant-body");
+    const pending = el("div", "pending");
+    pending.append(spinner(), el("span", null, "Thinking…"));
+    msg.append(body);
+    this.root.append(msg);
+    this.turn = { msg, body, pending, rootRun: null };
+    return this.turn;
+  }
+
+  endTurn() {
+    if (!this.turn) return;
+    this.turn.pending.remove();
+    this.turn = null;
+    this.rootRunId = null;
+  }
+
+  showPending(on) {
+    const turn = this.ensureTurn();
+    if (on) turn.msg.append(turn.pending);
+    else turn.pending.remove();
+  }
+
+  newRun(runId, container, node = null) {
+    const run = { id: runId, container, node, segment: null, sinceMessage: "", input: 0,
+      output: 0, hasText: false };
+    this.runs.set(runId, run);
+    return run;
+  }
+
+  /** The run an event belongs to, created when first seen. */
+  runOf(event) {
+    const id = event.run_id || this.rootRunId || "root";
+    let run = this.runs.get(id);
+    if (run) return run;
+    if (!event.parent_run_id || !this.runs.has(event.parent_run_id) && !this.rootRunId) {
+      const turn = this.ensureTurn();
+      run = this.newRun(id, turn.body);
+      if (!this.rootRunId) this.rootRunId = id;
+      return run;
+    }
+    const parent = this.runs.get(event.parent_run_id) || this.runs.get(this.rootRunId);
+    return this.childRun(parent, id, event.agent_name || leaf(event.agent), "");
+  }
+
+  childRun(parent, runId, name, task) {
+    parent.segment = null;
+    const { node, content } = agentNode({ name, runId, task });
+    parent.container.append(node);
+    return this.newRun(runId, content, node);
+  }
+
+  // ------------------------------------------------------------ text
+
+  appendText(run, text) {
+    if (!text) return;
+    if (!run.segment) {
+      const div = el("div", "md");
+      run.container.append(div);
+      run.segment = { el: div, text: "" };
+    }
+    run.segment.text += text;
+    run.sinceMessage += text;
+    run.hasText = true;
+    this.markDirty(run.segment);
+  }
+
+  markDirty(segment) {
+    this.dirty.add(segment);
+    segment.el.classList.add("streaming");
+    if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
+  }
+
+  flush() {
+    this.frame = 0;
+    const stick = this.nearBottom();
+    for (const seg of this.dirty) {
+      renderInto(seg.el, seg.text);
+      if (seg.closed) seg.el.classList.remove("streaming");
+    }
+    this.dirty.clear();
+    if (stick) this.scrollToBottom();
+  }
+
+  closeSegment(run) {
+    if (run.segment) {
+      run.segment.closed = true;
+      run.segment.el.classList.remove("streaming");
+      if (!run.segment.text) run.segment.el.remove();
+    }
+    run.segment = null;
+  }
+
+  discard(run, text) {
+    const seg = run.segment;
+    if (!seg) return;
+    seg.text = seg.text.endsWith(text) ? seg.text.slice(0, seg.text.length - text.length) : "";
+    run.sinceMessage = run.sinceMessage.endsWith(text)
+      ? run.sinceMessage.slice(0, run.sinceMessage.length - text.length) : "";
+    this.markDirty(seg);
+  }
+
+  nearBottom() {
+    const scroller = this.root.closest(".scroller") || this.root;
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 120;
+  }
+
+  scrollToBottom() {
+    const scroller = this.root.closest(".scroller") || this.root;
+    scroller.scrollTop = scroller.scrollHeight;
+  }
+
+  note(run, text, kind = "info") {
+    if (run) this.closeSegment(run);
+    const box = el("div", `note note-${kind}`, text);
+    (run ? run.container : this.ensureTurn().body).append(box);
+    return box;
+  }
+
+  // ------------------------------------------------------------ tool calls
+
+  startTool(run, call) {
+    this.closeSegment(run);
+    const key = `${run.id}:${call.call_id}`;
+    const box = toolCallElement(call);
+    run.container.append(box);
+    this.tools.set(key, box);
+    return box;
+  }
+
+  finishTool(run, result) {
+    const key = `${run.id}:${result.call_id}`;
+    let box = this.tools.get(key);
+    if (!box) box = this.startTool(run, { call_id: result.call_id, name: result.name, arguments: {} });
+    finishToolCall(box, result);
+  }
+
+  // ------------------------------------------------------------ live events
+
+  /** Render one event of the stream. */
+  handle(event) {
+    const handler = HANDLERS[event.type];
+    if (handler) handler.call(this, event);
+    if (this.turn && event.type !== "turn_finished" && event.type !== "usage") {
+      const pendingNeeded = !this.turn.body.childElementCount;
+      this.showPending(pendingNeeded);
+    }
+  }
+
+  finishTurn(status) {
+    for (const box of this.root.querySelectorAll('.tool-call[data-status="running"]')) {
+      abandonToolCall(box, status === "cancelled" ? "stopped" : "no result");
+    }
+    for (const node of this.root.querySelectorAll('.agent-node[data-status="running"]')) {
+      finishAgent(node, status === "cancelled" ? "cancelled" : status === "completed" ? "completed" : "error", "", false);
+    }
+    for (const run of this.runs.values()) this.closeSegment(run);
+    this.flush();
+    const turn = this.turn;
+    if (turn && !turn.body.childElementCount) {
+      turn.body.append(el("div", "note note-info", status === "cancelled" ? "Stopped." : "No answer."));
+    } else if (turn && status === "cancelled") {
+      turn.body.append(el("div", "note note-info", "Stopped."));
+    }
+    this.endTurn();
+    this.runs.clear();
+  }
+
+  // ------------------------------------------------------------ stored messages
+
+  /** Render stored MessageViews (top-level agent's transcript). */
+  renderHistory(messages) {
+    const pendingCalls = [];
+    for (const view of messages) {
+      const message = view.message || {};
+      const role = message.role || view.role;
+      const parts = message.parts || [];
+      if (role === "user") this.historyUser(parts);
+      else if (role === "assistant") this.historyAssistant(view, parts, pendingCalls);
+      else if (role === "tool") this.historyTool(view, parts);
+    }
+    for (const run of this.runs.values()) this.closeSegment(run);
+    this.flush();
+    for (const box of pendingCalls) abandonToolCall(box, "no result");
+    this.endTurn();
+    this.runs.clear();
+  }
+
+  historyUser(parts) {
+    const text = parts.filter((p) => p.type === "text").map((p) => p.text).join("\n");
+    const images = parts.filter((p) => p.type === "image" && p.data)
+      .map((p) => `data:${p.media_type || "image/png"};base64,${p.data}`);
+    this.addUser(text, [], images);
+  }
+
+  historyRun(view) {
+    this.ensureTurn();
+    const id = "history";
+    return this.runs.get(id) || (this.rootRunId = id, this.newRun(id, this.turn.body));
+  }
+
+  historyAssistant(view, parts, pendingCalls) {
+    const run = this.historyRun(view);
+    for (const part of parts) {
+      if (part.type === "text") {
+        this.appendText(run, part.text);
+      } else if (part.type === "tool_call") {
+        const box = this.startTool(run, { call_id: part.id, name: part.name, arguments: part.arguments });
+        pendingCalls.push(box);
+      }
+    }
+  }
+
+  historyTool(view, parts) {
+    const run = this.historyRun(view);
+    for (const part of parts) {
+      if (part.type !== "tool_result") continue;
+      this.finishTool(run, { call_id: part.call_id ?? part.tool_call_id, name: part.name,
+        result: part.content, is_error: part.is_error });
+    }
+  }
+}
+
+function leaf(path) {
+  const parts = String(path || "agent").split(" > ");
+  return parts[parts.length - 1];
+}
+
+function textOf(message) {
+  return (message?.parts || []).filter((p) => p.type === "text").map((p) => p.text).join("");
+}
+
+const HANDLERS = {
+  turn_started(ev) {
+    this.addUser(ev.text, ev.attachments || []);
+    this.ensureTurn();
+    this.showPending(true);
+  },
+  run_started(ev) {
+    const run = this.runOf(ev);
+    if (run.node && ev.task && !run.node.querySelector(".an-task-full")) {
+      run.node.querySelector(".an-task").textContent = ev.task.slice(0, 70);
+    }
+  },
+  text_delta(ev) { this.appendText(this.runOf(ev), ev.text); },
+  attempt_discarded(ev) {
+    const run = this.runOf(ev);
+    this.discard(run, ev.text || "");
+  },
+  message(ev) {
+    const run = this.runOf(ev);
+    const msg = ev.message || {};
+    if (msg.role === "assistant") {
+      const text = textOf(msg);
+      if (!run.sinceMessage && text) this.appendText(run, text);
+      run.sinceMessage = "";
+    }
+  },
+  tool_call_started(ev) { this.startTool(this.runOf(ev), ev); },
+  tool_call_finished(ev) { this.finishTool(this.runOf(ev), ev); },
+  agent_delegated(ev) {
+    const parent = this.runOf(ev);
+    const id = ev.child_run_id || `${parent.id}>${ev.child}`;
+    if (!this.runs.has(id)) this.childRun(parent, id, leaf(ev.child), ev.task);
+  },
+  agent_returned(ev) {
+    const id = ev.child_run_id || `${this.runOf(ev).id}>${ev.child}`;
+    const run = this.runs.get(id);
+    if (!run || !run.node) return;
+    this.closeSegment(run);
+    finishAgent(run.node, ev.status || "completed", ev.output, !run.hasText);
+  },
+  usage(ev) {
+    const run = this.runOf(ev);
+    run.input += ev.input_tokens || 0;
+    run.output += ev.output_tokens || 0;
+    if (run.node) setAgentTokens(run.node, run.input, run.output);
+    this.onUsage(ev);
+  },
+  context_compressed(ev) {
+    this.note(this.runOf(ev), `Context compressed: ${ev.removed_messages} older messages ` +
+      `summarized (${formatTokens(ev.tokens_before)} → ${formatTokens(ev.tokens_after)} tokens).`);
+  },
+  agents_selected(ev) {
+    const names = (ev.agents || []).join(", ") || "none";
+    this.note(this.runOf(ev), `Agents offered: ${names}` + (ev.reason ? ` — ${ev.reason}` : ""));
+  },
+  warning(ev) { this.note(this.runOf(ev), ev.message, "warning"); },
+  error(ev) {
+    const run = ev.run_id ? this.runOf(ev) : null;
+    this.note(run, ev.message || "error", "error");
+  },
+  run_finished(ev) {
+    const run = this.runOf(ev);
+    this.closeSegment(run);
+    if (run.node) {
+      if (run.node.dataset.status === "running") finishAgent(run.node, ev.status, ev.output, !run.hasText);
+    } else {
+      if (!run.hasText && ev.output) this.appendText(run, ev.output);
+      this.closeSegment(run);
+      if (ev.status && ev.status !== "completed" && ev.status !== "cancelled") {
+        this.note(run, `The run ended: ${ev.status.replace("_", " ")}.`, "warning");
+      }
+    }
+  },
+  turn_finished(ev) { this.finishTurn(ev.status); },
+};
