@@ -109,6 +109,8 @@ function updateEmpty() {
 
 /** No session yet: the first message (or upload) creates it with the pickers' choices. */
 function newDraft() {
+  const last = state.session;
+  if (last) toolbar.draft = { profile: last.profile, provider: last.provider, model: last.model };
   resetView();
   state.id = null;
   state.loadToken++;

@@ -5,7 +5,7 @@
 import { renderInto } from "./markdown.js";
 import {
   el, spinner, toolCallElement, finishToolCall, abandonToolCall, agentNode, finishAgent,
-  setAgentTokens, formatTokens,
+  setAgentTokens, formatTokens, icon,
 } from "./tree.js";
 
 export class Conversation {
@@ -20,6 +20,9 @@ export class Conversation {
     this.frame = 0;
     this.turn = null;
     this.rootRunId = null;
+    this.stick = true;
+    this.scroller = root.closest(".scroller") || root;
+    this.scroller.addEventListener("scroll", () => { this.stick = this.nearBottom(); }, { passive: true });
   }
 
   clear() {
@@ -54,7 +57,9 @@ export class Conversation {
         img.loading = "lazy";
         list.append(img);
       } else {
-        list.append(el("span", "chip", "📄 " + (item.name || item.id)));
+        const chip = el("span", "chip");
+        chip.append(icon("file", 14), el("span", "chip-name", item.name || item.id));
+        list.append(chip);
       }
     }
     for (const src of images) {
@@ -144,13 +149,12 @@ export class Conversation {
 
   flush() {
     this.frame = 0;
-    const stick = this.nearBottom();
     for (const seg of this.dirty) {
       renderInto(seg.el, seg.text);
       if (seg.closed) seg.el.classList.remove("streaming");
     }
     this.dirty.clear();
-    if (stick) this.scrollToBottom();
+    if (this.stick) this.scrollToBottom();
   }
 
   closeSegment(run) {
@@ -172,13 +176,13 @@ export class Conversation {
   }
 
   nearBottom() {
-    const scroller = this.root.closest(".scroller") || this.root;
-    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 120;
+    const s = this.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
   }
 
   scrollToBottom() {
-    const scroller = this.root.closest(".scroller") || this.root;
-    scroller.scrollTop = scroller.scrollHeight;
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.stick = true;
   }
 
   note(run, text, kind = "info") {
@@ -216,6 +220,7 @@ export class Conversation {
       const pendingNeeded = !this.turn.body.childElementCount;
       this.showPending(pendingNeeded);
     }
+    if (this.stick) this.scrollToBottom();
   }
 
   finishTurn(status) {
@@ -303,6 +308,7 @@ function textOf(message) {
 
 const HANDLERS = {
   turn_started(ev) {
+    this.stick = true;
     this.addUser(ev.text, ev.attachments || []);
     this.ensureTurn();
     this.showPending(true);

@@ -355,9 +355,9 @@ function link(label, href) {
 
 function imageLink(alt, href) {
   const url = safeUrl(href);
-  const text = "🖼 " + (alt || "image");
-  if (!url) return el("span", "unsafe-link", `${text} (${href})`);
-  const a = el("a", "image-link", text);
+  const text = "image: " + (alt || "untitled");
+  if (!url) return el("span", "unsafe-link", `[${text}] (${href})`);
+  const a = el("a", "image-link", `[${text}]`);
   a.href = url;
   a.target = "_blank";
   a.rel = "noopener noreferrer";

@@ -2,7 +2,7 @@
 
 import { api, sessionPath, withQuery } from "./api.js";
 import { codeBlock } from "./markdown.js";
-import { el, formatTokens } from "./tree.js";
+import { el, formatTokens, icon } from "./tree.js";
 import { $, formatBytes, relativeTime, toast } from "./ui.js";
 
 const EXT_LANG = {
@@ -101,7 +101,9 @@ export class Panel {
     const button = el("button", "file-open");
     button.type = "button";
     button.dataset.path = path;
-    button.append(el("span", "file-icon", entry.type === "dir" ? "📁" : "📄"),
+    const glyph = el("span", "file-icon");
+    glyph.append(icon(entry.type === "dir" ? "folder" : "file", 15));
+    button.append(glyph,
       el("span", "file-name", entry.name),
       el("span", "file-size muted", entry.type === "file" ? formatBytes(entry.size) : ""));
     button.addEventListener("click", () => entry.type === "dir" ? this.loadDir(path) : this.openFile(path));

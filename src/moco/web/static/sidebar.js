@@ -1,7 +1,7 @@
 // The session list: search, select, rename, delete; a drawer on small screens.
 
 import { api, sessionPath, withQuery } from "./api.js";
-import { el } from "./tree.js";
+import { el, icon } from "./tree.js";
 import { $, askText, relativeTime, toast } from "./ui.js";
 
 export function sessionLabel(session) {
@@ -68,14 +68,15 @@ export class Sidebar {
     open.addEventListener("click", () => { this.closeDrawer(); this.onSelect(session.id); });
     const actions = el("span", "session-actions");
     actions.append(
-      this.action("✎", "Rename", "session-rename", () => this.rename(session)),
-      this.action("🗑", "Delete", "session-delete", () => this.remove(session)));
+      this.action("pencil", "Rename", "session-rename", () => this.rename(session)),
+      this.action("trash", "Delete", "session-delete", () => this.remove(session)));
     li.append(open, actions);
     return li;
   }
 
-  action(icon, label, className, handler) {
-    const button = el("button", `icon-btn ${className}`, icon);
+  action(iconName, label, className, handler) {
+    const button = el("button", `icon-btn ${className}`);
+    button.append(icon(iconName, 15));
     button.type = "button";
     button.title = label;
     button.setAttribute("aria-label", label);

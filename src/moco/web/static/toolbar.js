@@ -10,10 +10,15 @@ export class Toolbar {
     this.profiles = [];
     this.providers = [];
     this.info = {};
+    this.draft = {};
+    this.session = null;
     this.onProfile = onProfile;
     this.onModel = onModel;
     this.onWorkdir = onWorkdir;
-    $("#profile").addEventListener("change", (event) => this.onProfile(event.target.value));
+    $("#profile").addEventListener("change", (event) => {
+      if (this.session) this.onProfile(event.target.value);
+      else this.draft.profile = event.target.value;
+    });
     $("#provider").addEventListener("change", (event) => this.providerChanged(event.target.value));
     const model = $("#model");
     model.addEventListener("change", () => this.modelChanged());
@@ -40,6 +45,8 @@ export class Toolbar {
     $("#version").textContent = this.info.version ? `v${this.info.version}` : "";
     this.fillProfiles();
     this.fillProviders();
+    this.draft = { profile: this.info.default_profile, provider: this.info.default_provider,
+      model: this.info.default_model || this.defaultModel(this.info.default_provider) };
   }
 
   fillProfiles() {
@@ -50,7 +57,7 @@ export class Toolbar {
       option.value = profile.name;
       option.disabled = Boolean(profile.error);
       option.title = profile.error || profile.description || "";
-      if (profile.agent_count) option.textContent = `${profile.name} (${profile.agent_count} agents)`;
+      if (profile.agent_count > 1) option.textContent = `${profile.name} (${profile.agent_count} agents)`;
       select.append(option);
     }
   }
@@ -76,18 +83,17 @@ export class Toolbar {
 
   /** The choices for a new session (from the pickers). */
   draftChoices() {
-    return { profile: $("#profile").value || undefined, provider: $("#provider").value || undefined,
-      model: $("#model").value.trim() || undefined };
+    const { profile, provider, model } = this.draft;
+    return { profile: profile || undefined, provider: provider || undefined, model: model || undefined };
   }
 
   /** Show a session (or the defaults for a draft: session = null). */
   show(session) {
-    const s = session || {};
-    const profile = s.profile || $("#profile").value || this.info.default_profile;
-    const provider = s.provider || (session ? "" : $("#provider").value) || this.info.default_provider;
-    setSelect($("#profile"), profile);
-    setSelect($("#provider"), provider);
-    $("#model").value = s.model || (session ? "" : $("#model").value) || this.defaultModel(provider);
+    this.session = session;
+    const s = session || this.draft;
+    setSelect($("#profile"), s.profile || this.info.default_profile);
+    setSelect($("#provider"), s.provider || this.info.default_provider);
+    $("#model").value = s.model || "";
     const dir = s.working_dir || this.info.working_dir || "";
     $("#workdir-path").textContent = shortPath(dir);
     $("#workdir").title = `Working directory: ${dir} (click to change)`;
@@ -109,13 +115,15 @@ export class Toolbar {
 
   providerChanged(name) {
     $("#model").value = this.defaultModel(name);
-    this.onModel(name, { provider: name, model: $("#model").value });
+    if (!this.session) this.draft = { ...this.draft, provider: name, model: $("#model").value };
+    else this.onModel(name, { provider: name, model: $("#model").value });
   }
 
   modelChanged() {
     const model = $("#model").value.trim();
     if (!model) return;
-    this.onModel(model, { provider: $("#provider").value, model });
+    if (!this.session) this.draft.model = model;
+    else this.onModel(model, { provider: $("#provider").value, model });
   }
 
   async askWorkdir() {

@@ -10,6 +10,34 @@ export function el(tag, className, text) {
   return node;
 }
 
+const ICONS = {
+  trash: "M4 7h16M10 11v6M14 11v6M6 7l1 12a2 2 0 0 0 2 2h6a2 2 0 0 0 2-2l1-12M9 7V4h6v3",
+  pencil: "M4 20h4L19 9l-4-4L4 16v4zM14 6l4 4",
+  file: "M6 3h8l4 4v14H6zM14 3v4h4",
+  folder: "M3 7a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v8a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z",
+  image: "M4 5h16v14H4zM4 16l5-5 4 4 3-3 4 4M15 9h.01",
+};
+
+/** A small stroked SVG icon (ICONS names). */
+export function icon(name, size = 16) {
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", size);
+  svg.setAttribute("height", size);
+  svg.setAttribute("aria-hidden", "true");
+  svg.classList.add("icon");
+  const path = document.createElementNS(NS, "path");
+  path.setAttribute("d", ICONS[name]);
+  path.setAttribute("fill", "none");
+  path.setAttribute("stroke", "currentColor");
+  path.setAttribute("stroke-width", "1.8");
+  path.setAttribute("stroke-linecap", "round");
+  path.setAttribute("stroke-linejoin", "round");
+  svg.append(path);
+  return svg;
+}
+
 export function spinner() {
   return el("span", "spinner");
 }
@@ -35,7 +63,7 @@ function oneLine(text, max = 90) {
 }
 
 const SUMMARY_KEYS = ["command", "cmd", "path", "file_path", "file", "pattern", "query", "url",
-  "agent", "task", "name", "text", "content"];
+  "agent_name", "agent", "task", "name", "text", "content"];
 
 /** A one-line summary of a tool call's arguments. */
 export function argsSummary(args) {
