@@ -127,7 +127,7 @@ async function openSession(id, { quiet = false } = {}) {
   const token = ++state.loadToken;
   let view;
   try {
-    view = await api.get(sessionPath(id));
+    view = await api.get(sessionPath(id) + "?all=1");
   } catch (error) {
     if (token !== state.loadToken) return;
     if (error.status !== 401) toast(error.status === 404 ? "That session no longer exists." : error.message, "error");
@@ -176,7 +176,7 @@ async function afterReset(lastEventId) {
   const id = state.id;
   let view;
   try {
-    view = await api.get(sessionPath(id));
+    view = await api.get(sessionPath(id) + "?all=1");
   } catch (error) {
     return;
   }
@@ -253,7 +253,7 @@ function onEvent(event) {
     case "reset": afterReset(event.last_event_id); return;
     case "permission_request": permissions.add(event); return;
     case "permission_resolved": permissions.resolved(event.ask_id); return;
-    case "turn_started": setRunning(true); break;
+    case "turn_started": setRunning(true); state.lastText = event.text || ""; break;
     case "turn_finished": turnOver(); break;
     default: break;
   }
@@ -267,8 +267,23 @@ function turnOver() {
   toolbar.refreshUsage(state.id);
   sidebar.refresh().then(() => {
     const fresh = sidebar.sessions.find((s) => s.id === state.id);
-    if (fresh) { state.session = { ...state.session, ...fresh }; toolbar.setTitle(sessionLabel(fresh)); }
+    if (!fresh) return;
+    state.session = { ...state.session, ...fresh };
+    toolbar.setTitle(sessionLabel(fresh));
+    if (!fresh.title && !fresh.name && state.lastText) autoTitle(fresh.id, state.lastText);
   });
+}
+
+/** A session without a title gets its first message's first line (the server keeps none). */
+async function autoTitle(id, text) {
+  const line = text.trim().split("\n")[0].replace(/\s+/g, " ");
+  const title = line.length > 60 ? line.slice(0, 59) + "…" : line;
+  if (!title) return;
+  try {
+    const session = await api.patch(sessionPath(id), { title });
+    if (id === state.id) showSession({ ...state.session, ...session });
+    sidebar.refresh();
+  } catch { /* a title is a nicety */ }
 }
 
 function onStreamState(streamState) {

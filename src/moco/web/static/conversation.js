@@ -120,7 +120,7 @@ export class Conversation {
   }
 
   childRun(parent, runId, name, task) {
-    parent.segment = null;
+    this.closeSegment(parent);
     const { node, content } = agentNode({ name, runId, task });
     parent.container.append(node);
     return this.newRun(runId, content, node);
@@ -244,18 +244,28 @@ export class Conversation {
 
   // ------------------------------------------------------------ stored messages
 
-  /** Render stored MessageViews (top-level agent's transcript). */
+  /**
+   * Render stored MessageViews. With `?all=1` sub-agents' messages come too: their `agent`
+   * path (`lead > coder`) and `run_id` rebuild the tree (a node under the latest run of the
+   * parent path).
+   */
   renderHistory(messages) {
     const pendingCalls = [];
+    this.paths = new Map();
     for (const view of messages) {
       const message = view.message || {};
       const role = message.role || view.role;
       const parts = message.parts || [];
-      if (role === "user") this.historyUser(parts);
-      else if (role === "assistant") this.historyAssistant(view, parts, pendingCalls);
-      else if (role === "tool") this.historyTool(view, parts);
+      const path = view.agent || "";
+      if (path.includes(" > ")) this.historyChild(view, path, role, parts, pendingCalls);
+      else if (role === "user") this.historyUser(parts);
+      else if (role === "assistant") this.historyAssistant(this.historyRoot(), parts, pendingCalls);
+      else if (role === "tool") this.historyTool(this.historyRoot(), parts);
     }
-    for (const run of this.runs.values()) this.closeSegment(run);
+    for (const run of this.runs.values()) {
+      this.closeSegment(run);
+      if (run.node && run.node.dataset.status === "running") finishAgent(run.node, "completed", "", false);
+    }
     this.flush();
     for (const box of pendingCalls) abandonToolCall(box, "no result");
     this.endTurn();
@@ -267,16 +277,36 @@ export class Conversation {
     const images = parts.filter((p) => p.type === "image" && p.data)
       .map((p) => `data:${p.media_type || "image/png"};base64,${p.data}`);
     this.addUser(text, [], images);
+    this.runs.delete("history");
   }
 
-  historyRun(view) {
+  historyRoot() {
     this.ensureTurn();
-    const id = "history";
-    return this.runs.get(id) || (this.rootRunId = id, this.newRun(id, this.turn.body));
+    let run = this.runs.get("history");
+    if (!run) {
+      run = this.newRun("history", this.turn.body);
+      this.rootRunId = "history";
+      this.paths.set("", run);
+    }
+    return run;
   }
 
-  historyAssistant(view, parts, pendingCalls) {
-    const run = this.historyRun(view);
+  historyChild(view, path, role, parts, pendingCalls) {
+    const id = view.run_id || `history:${path}`;
+    let run = this.runs.get(id);
+    if (!run) {
+      const parentPath = path.slice(0, path.lastIndexOf(" > "));
+      const parent = this.paths.get(parentPath) || this.historyRoot();
+      const task = role === "user" ? textOf(view.message) : "";
+      run = this.childRun(parent, id, leaf(path), task);
+      this.paths.set(path, run);
+      if (role === "user") return;
+    }
+    if (role === "assistant") this.historyAssistant(run, parts, pendingCalls);
+    else if (role === "tool") this.historyTool(run, parts);
+  }
+
+  historyAssistant(run, parts, pendingCalls) {
     for (const part of parts) {
       if (part.type === "text") {
         this.appendText(run, part.text);
@@ -287,8 +317,7 @@ export class Conversation {
     }
   }
 
-  historyTool(view, parts) {
-    const run = this.historyRun(view);
+  historyTool(run, parts) {
     for (const part of parts) {
       if (part.type !== "tool_result") continue;
       this.finishTool(run, { call_id: part.call_id ?? part.tool_call_id, name: part.name,
