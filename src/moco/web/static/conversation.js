@@ -394,6 +394,7 @@ const HANDLERS = {
   warning(ev) { this.note(this.runOf(ev), ev.message, "warning"); },
   error(ev) {
     const run = ev.run_id ? this.runOf(ev) : null;
+    if (run) run.failed = true;
     this.note(run, ev.message || "error", "error");
   },
   run_finished(ev) {
@@ -404,7 +405,7 @@ const HANDLERS = {
     } else {
       if (!run.hasText && ev.output) this.appendText(run, ev.output);
       this.closeSegment(run);
-      if (ev.status && ev.status !== "completed" && ev.status !== "cancelled") {
+      if (ev.status && !["completed", "cancelled"].includes(ev.status) && !(run.failed && ev.status === "error")) {
         this.note(run, `The run ended: ${ev.status.replace("_", " ")}.`, "warning");
       }
     }

@@ -32,10 +32,12 @@ export class EventStream {
     for (const type of EVENT_TYPES) source.addEventListener(type, listener);
     source.onmessage = listener;
     source.onopen = () => { this.retry = 0; this.onState("open"); };
-    source.onerror = () => this.failed(source);
+    // an `event: error` message (moco's error event) is dispatched as "error" too
+    source.onerror = (event) => { if (!(event instanceof MessageEvent)) this.failed(source); };
   }
 
   receive(message) {
+    if (!(message instanceof MessageEvent) || typeof message.data !== "string") return;
     const id = parseInt(message.lastEventId, 10);
     if (Number.isFinite(id)) {
       if (id <= this.lastId && message.type !== "reset") return;
