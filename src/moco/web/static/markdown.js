@@ -149,6 +149,7 @@ function list(lines, i, parent) {
     const m = LIST_ITEM.exec(lines[j]);
     if (!m || indentOf(lines[j]) !== baseIndent || /\d/.test(m[2]) !== ordered) break;
     const body = [m[3]];
+    const contentIndent = lines[j].replace(/\t/g, "    ").length - m[3].length;
     j++;
     let blank = false;
     while (j < lines.length) {
@@ -157,7 +158,7 @@ function list(lines, i, parent) {
       const ind = indentOf(line);
       if (ind <= baseIndent && (LIST_ITEM.test(line) || blank)) break;
       if (ind <= baseIndent && !blank && (FENCE.test(line) || HEADING.test(line) || QUOTE.test(line))) break;
-      body.push(line.replace(/\t/g, "    ").slice(Math.min(ind, baseIndent + 2)));
+      body.push(line.replace(/\t/g, "    ").slice(Math.min(ind, contentIndent)));
       blank = false;
       j++;
     }
@@ -270,8 +271,8 @@ function paragraph(lines, i, parent) {
 const INLINE = [
   { first: "\\", re: /\\([\\`*_{}[\]()#+\-.!|~<>])/y, make: (m) => document.createTextNode(m[1]) },
   { first: "`", re: /(`+)([\s\S]*?[^`])\1(?!`)/y, make: (m) => el("code", null, m[2].replace(/^ (.*) $/s, "$1")) },
-  { first: "!", re: /!\[([^\]]*)\]\(\s*<?([^\s)>]*)>?(?:\s+"[^"]*")?\s*\)/y, make: (m) => imageLink(m[1], m[2]) },
-  { first: "[", re: /\[((?:[^[\]]|\[[^\]]*\])*)\]\(\s*<?([^\s)>]*)>?(?:\s+"[^"]*")?\s*\)/y, make: (m) => link(m[1], m[2]) },
+  { first: "!", re: /!\[([^\]]*)\]\(\s*<?((?:[^\s()<>]|\([^\s()<>]*\))*)>?(?:\s+"[^"]*")?\s*\)/y, make: (m) => imageLink(m[1], m[2]) },
+  { first: "[", re: /\[((?:[^[\]]|\[[^\]]*\])*)\]\(\s*<?((?:[^\s()<>]|\([^\s()<>]*\))*)>?(?:\s+"[^"]*")?\s*\)/y, make: (m) => link(m[1], m[2]) },
   { first: "<", re: /<((?:https?:\/\/|mailto:)[^\s<>]+)>/y, make: (m) => link(null, m[1]) },
   { first: "*_", re: /(\*\*|__)(?=\S)([\s\S]*?\S)\1/y, make: (m) => wrapInline("strong", m[2]) },
   { first: "~", re: /~~(?=\S)([\s\S]*?\S)~~/y, make: (m) => wrapInline("del", m[1]) },
