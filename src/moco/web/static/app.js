@@ -23,6 +23,8 @@
 //   #open-files, #open-checkpoints, #panel, #files-list .file-open[data-path], #file-content,
 //   #checkpoint-name, #checkpoint-save, #checkpoint-list .checkpoint-item[data-name] .checkpoint-restore
 //   #export-md, #export-json; #theme-toggle; #sidebar-toggle (drawer ≤ 640 px); #settings-toggle
+//                        (pickers ≤ 640 px); #new-session-top (new chat in the header ≤ 640 px)
+//   .msg-footer .copy-answer, .turn-tokens   under a finished answer
 //   #login (the token form: #login-token, #login-submit); #toasts .toast
 
 import { api, sessionPath, setupLogin, ApiError } from "./api.js";

@@ -87,8 +87,29 @@ export class Conversation {
   endTurn() {
     if (!this.turn) return;
     this.turn.pending.remove();
+    this.addFooter(this.turn);
     this.turn = null;
     this.rootRunId = null;
+  }
+
+  /** Under a finished answer: copy its text (the top-level agent's), tokens when known. */
+  addFooter(turn) {
+    const texts = [...turn.body.children].filter((c) => c.classList.contains("md")).map((c) => c.dataset.source || "");
+    const text = texts.filter(Boolean).join("\n\n");
+    if (!text && !turn.tokens) return;
+    const footer = el("div", "msg-footer");
+    if (turn.tokens) footer.append(el("span", "turn-tokens", turn.tokens));
+    if (text) {
+      const copy = el("button", "copy-answer", "Copy");
+      copy.type = "button";
+      copy.title = "Copy the answer as Markdown";
+      copy.addEventListener("click", async () => {
+        try { await navigator.clipboard.writeText(text); copy.textContent = "Copied"; } catch { copy.textContent = "Copy failed"; }
+        setTimeout(() => { copy.textContent = "Copy"; }, 1500);
+      });
+      footer.append(copy);
+    }
+    turn.msg.append(footer);
   }
 
   showPending(on) {
@@ -151,6 +172,7 @@ export class Conversation {
     this.frame = 0;
     for (const seg of this.dirty) {
       renderInto(seg.el, seg.text);
+      seg.el.dataset.source = seg.text;
       if (seg.closed) seg.el.classList.remove("streaming");
     }
     this.dirty.clear();
@@ -405,6 +427,10 @@ const HANDLERS = {
     } else {
       if (!run.hasText && ev.output) this.appendText(run, ev.output);
       this.closeSegment(run);
+      if (this.turn && (ev.input_tokens || ev.output_tokens)) {
+        this.turn.tokens = `${formatTokens(ev.input_tokens)} in · ${formatTokens(ev.output_tokens)} out` +
+          (ev.turns > 1 ? ` · ${ev.turns} model calls` : "");
+      }
       if (ev.status && !["completed", "cancelled"].includes(ev.status) && !(run.failed && ev.status === "error")) {
         this.note(run, `The run ended: ${ev.status.replace("_", " ")}.`, "warning");
       }

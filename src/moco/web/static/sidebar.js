@@ -23,6 +23,7 @@ export class Sidebar {
       this.timer = setTimeout(() => this.refresh(), 200);
     });
     $("#new-session").addEventListener("click", () => { this.closeDrawer(); onNew(); });
+    $("#new-session-top").addEventListener("click", () => onNew());
     $("#sidebar-toggle").addEventListener("click", () => this.toggleDrawer());
     $("#sidebar-backdrop").addEventListener("click", () => this.closeDrawer());
   }
