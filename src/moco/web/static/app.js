@@ -224,13 +224,15 @@ async function sendMessage(text, attachments) {
     id = await ensureSession();
     const body = { text };
     if (attachments.length) body.attachments = attachments;
-    await api.post(sessionPath(id, "messages"), body);
+    const answer = await api.post(sessionPath(id, "messages"), body);
+    // the stream may have shown the whole turn already (a fast one): then it is over
+    const first = answer?.event_id;
+    if (!state.stream || first === undefined || state.stream.lastId < first) setRunning(true);
   } catch (error) {
     if (error.status === 409) toast("The session is still answering — stop it or wait.", "error");
     else if (error.status !== 401) toast(error.message, "error");
     return false;
   }
-  setRunning(true);
   return true;
 }
 
@@ -343,6 +345,8 @@ async function start() {
   const id = hashSession();
   if (id) await openSession(id);
   else newDraft();
+  // other tabs and programs start turns too: keep the list's running marks fresh
+  setInterval(() => { if (!document.hidden) sidebar.refresh(); }, 15000);
   window.addEventListener("hashchange", () => {
     const next = hashSession();
     if (next && next !== state.id) openSession(next);

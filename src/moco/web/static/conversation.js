@@ -389,7 +389,9 @@ const HANDLERS = {
   agent_delegated(ev) {
     const parent = this.runOf(ev);
     const id = ev.child_run_id || `${parent.id}>${ev.child}`;
-    if (!this.runs.has(id)) this.childRun(parent, id, leaf(ev.child), ev.task);
+    const known = this.runs.get(id);
+    if (!known) this.childRun(parent, id, leaf(ev.child), ev.task);
+    else if (known.node && ev.task) known.node.querySelector(".an-task").textContent = ev.task.slice(0, 70);
   },
   agent_returned(ev) {
     const id = ev.child_run_id || `${this.runOf(ev).id}>${ev.child}`;
