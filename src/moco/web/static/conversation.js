@@ -157,6 +157,7 @@ export class Conversation {
       run.segment = { el: div, text: "" };
     }
     run.segment.text += text;
+    run.segment.el.dataset.source = run.segment.text;
     run.sinceMessage += text;
     run.hasText = true;
     this.markDirty(run.segment);
@@ -172,7 +173,6 @@ export class Conversation {
     this.frame = 0;
     for (const seg of this.dirty) {
       renderInto(seg.el, seg.text);
-      seg.el.dataset.source = seg.text;
       if (seg.closed) seg.el.classList.remove("streaming");
     }
     this.dirty.clear();
@@ -192,6 +192,7 @@ export class Conversation {
     const seg = run.segment;
     if (!seg) return;
     seg.text = seg.text.endsWith(text) ? seg.text.slice(0, seg.text.length - text.length) : "";
+    seg.el.dataset.source = seg.text;
     run.sinceMessage = run.sinceMessage.endsWith(text)
       ? run.sinceMessage.slice(0, run.sinceMessage.length - text.length) : "";
     this.markDirty(seg);
@@ -298,8 +299,10 @@ export class Conversation {
     const text = parts.filter((p) => p.type === "text").map((p) => p.text).join("\n");
     const images = parts.filter((p) => p.type === "image" && p.data)
       .map((p) => `data:${p.media_type || "image/png"};base64,${p.data}`);
+    for (const run of this.runs.values()) this.closeSegment(run);
+    this.runs.clear();
+    this.paths.clear();
     this.addUser(text, [], images);
-    this.runs.delete("history");
   }
 
   historyRoot() {
