@@ -298,8 +298,9 @@ function onStreamState(streamState) {
 
 async function changeProfile(profile) {
   if (!state.id) return; // a draft: the new session will use it
+  const { provider, model, working_dir } = state.session || {};
   try {
-    await createSession({ profile });
+    await createSession({ profile, provider, model, working_dir });
     toast(`New session with profile “${profile}”`);
   } catch (error) {
     toast(error.message, "error");

@@ -32,6 +32,7 @@ export class Conversation {
     this.dirty.clear();
     this.turn = null;
     this.rootRunId = null;
+    this.stick = true;
   }
 
   // ------------------------------------------------------------ structure
@@ -243,7 +244,7 @@ export class Conversation {
       const pendingNeeded = !this.turn.body.childElementCount;
       this.showPending(pendingNeeded);
     }
-    if (this.stick) this.scrollToBottom();
+    if (this.stick && !this.frame) this.frame = requestAnimationFrame(() => this.flush());
   }
 
   finishTurn(status) {
