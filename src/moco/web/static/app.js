@@ -22,7 +22,7 @@
 //   #attach, #file-input, #attachments .attachment-chip[data-id]
 //   #open-files, #open-checkpoints, #panel, #files-list .file-open[data-path], #file-content,
 //   #checkpoint-name, #checkpoint-save, #checkpoint-list .checkpoint-item[data-name] .checkpoint-restore
-//   #export-md, #export-json; #theme-toggle; #sidebar-toggle (drawer ≤ 640 px); #settings-toggle
+//   #export-menu (summary opens): #export-md, #export-json, #compact; #theme-toggle; #sidebar-toggle (drawer ≤ 640 px); #settings-toggle
 //                        (pickers ≤ 640 px); #new-session-top (new chat in the header ≤ 640 px)
 //   .msg-footer .copy-answer, .turn-tokens   under a finished answer
 //   #login (the token form: #login-token, #login-submit); #toasts .toast
@@ -322,6 +322,19 @@ async function changeModel(value, choice) {
   }
 }
 
+async function compact() {
+  $("#export-menu").open = false;
+  if (!state.id) return;
+  try {
+    const result = await api.post(sessionPath(state.id, "compact"));
+    toast(result.removed_messages
+      ? `Compacted: ${result.removed_messages} messages summarized (${result.tokens_before} → ${result.tokens_after} tokens)`
+      : "Nothing to compact yet");
+  } catch (error) {
+    toast(error.status === 409 ? "Wait for the turn to finish." : error.message, "error");
+  }
+}
+
 async function changeWorkdir(path) {
   if (!path) throw new ApiError(400, "Give a folder");
   const id = await ensureSession();
@@ -336,6 +349,7 @@ async function changeWorkdir(path) {
 async function start() {
   setupTheme();
   setupLogin();
+  $("#compact").addEventListener("click", compact);
   try {
     await toolbar.load();
   } catch (error) {
@@ -346,6 +360,11 @@ async function start() {
   const id = hashSession();
   if (id) await openSession(id);
   else newDraft();
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || document.querySelector("dialog[open]")) return;
+    if (document.body.classList.contains("drawer-open")) sidebar.closeDrawer();
+    else if (panel.isOpen) panel.close();
+  });
   // other tabs and programs start turns too: keep the list's running marks fresh
   setInterval(() => { if (!document.hidden) sidebar.refresh(); }, 15000);
   window.addEventListener("hashchange", () => {

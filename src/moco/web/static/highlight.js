@@ -121,7 +121,7 @@ const ALIASES = {
   py: "python", python3: "python", javascript: "js", ts: "js", typescript: "js", jsx: "js",
   tsx: "js", mjs: "js", sh: "bash", shell: "bash", zsh: "bash", console: "bash", yml: "yaml",
   xml: "html", svg: "html", golang: "go", rs: "rust", patch: "diff", toml: "yaml", ini: "yaml",
-  jsonc: "json", scss: "css",
+  jsonc: "json", scss: "css", htm: "html", cjs: "js", mts: "js", markdown: "md",
 };
 
 /** The rule set for a language name (or null when unknown). */

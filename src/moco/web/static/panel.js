@@ -5,11 +5,6 @@ import { codeBlock } from "./markdown.js";
 import { el, formatTokens, icon } from "./tree.js";
 import { $, formatBytes, relativeTime, toast } from "./ui.js";
 
-const EXT_LANG = {
-  py: "python", js: "js", mjs: "js", ts: "js", tsx: "js", jsx: "js", json: "json", sh: "bash",
-  bash: "bash", yml: "yaml", yaml: "yaml", toml: "yaml", html: "html", xml: "html", svg: "html",
-  css: "css", go: "go", rs: "rust", sql: "sql", diff: "diff", patch: "diff", md: "markdown",
-};
 
 export class Panel {
   constructor({ getSessionId, ensureSession, onRestored }) {
@@ -143,8 +138,8 @@ export class Panel {
     if (file.binary || file.text === null || file.text === undefined) {
       content.replaceChildren(el("p", "muted", `Binary file, ${formatBytes(file.size)}.`));
     } else {
-      const ext = (path.split(".").pop() || "").toLowerCase();
-      content.replaceChildren(codeBlock(file.text, EXT_LANG[ext] || ""));
+      const ext = path.includes(".") ? path.split(".").pop().toLowerCase() : "";
+      content.replaceChildren(codeBlock(file.text, ext));
       if (file.truncated) content.append(el("p", "muted", `Only the first part of ${formatBytes(file.size)} is shown.`));
     }
     $("#files-list").hidden = true;
