@@ -167,7 +167,9 @@ export function agentNode({ name, runId, task }) {
   const summary = el("summary");
   const icon = el("span", "an-icon");
   icon.append(spinner());
-  summary.append(icon, el("span", "an-name", name), el("span", "an-task", task ? oneLine(task, 70) : ""),
+  const taskLine = el("span", "an-task", task ? oneLine(task, 70) : "");
+  taskLine.title = task || "";
+  summary.append(icon, el("span", "an-name", name), taskLine,
     el("span", "an-tokens"), el("span", "an-status", "running"));
   const body = el("div", "an-body");
   if (task) {
