@@ -49,7 +49,7 @@ export class Composer {
 
   async send() {
     const text = this.prompt.value;
-    if (this.running) return;
+    if (this.running) { toast("Still answering — wait, or press Stop"); return; }
     if (this.uploading) { toast("Wait for the uploads to finish"); return; }
     if (!text.trim() && !this.uploads.length) return;
     const attachments = this.uploads.map((u) => u.id);

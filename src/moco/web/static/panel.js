@@ -55,7 +55,9 @@ export class Panel {
   sessionChanged() {
     this.dir = "";
     this.closeFile();
-    if (this.isOpen) this.reload();
+    if (!this.isOpen) return;
+    if (this.getSessionId()) this.reload();
+    else this.close(); // a draft has no folder of its own yet
   }
 
   async reload() {
