@@ -128,8 +128,11 @@ function newDraft() {
 async function openSession(id, { quiet = false } = {}) {
   const token = ++state.loadToken;
   let view;
+  let uploads;
   try {
-    view = await api.get(sessionPath(id) + "?all=1");
+    // stored messages name their attachments; the uploads list turns them into chips
+    [view, uploads] = await Promise.all([api.get(sessionPath(id) + "?all=1"),
+      api.get(sessionPath(id, "uploads")).catch(() => [])]);
   } catch (error) {
     if (token !== state.loadToken) return;
     if (error.status !== 401) toast(error.status === 404 ? "That session no longer exists." : error.message, "error");
@@ -141,6 +144,7 @@ async function openSession(id, { quiet = false } = {}) {
   resetView();
   state.id = view.id;
   conversation.sessionId = view.id;
+  conversation.uploads = Array.isArray(uploads) ? uploads : [];
   setHash(view.id);
   sidebar.setActive(view.id);
   showSession(view);

@@ -21,6 +21,8 @@ export class Conversation {
     this.turn = null;
     this.rootRunId = null;
     this.stick = true;
+    /** the session's uploads (GET …/uploads), to show stored attachments as on the live page */
+    this.uploads = [];
     this.scroller = root.closest(".scroller") || root;
     this.scroller.addEventListener("scroll", () => { this.stick = this.nearBottom(); }, { passive: true });
   }
@@ -51,7 +53,7 @@ export class Conversation {
   attachmentList(attachments, images) {
     const list = el("div", "msg-attachments");
     for (const item of attachments) {
-      if (item.kind === "image") {
+      if (item.kind === "image" && item.id) {
         const img = el("img", "thumb");
         img.src = this.uploadUrl(item.id);
         img.alt = item.name || "image";
@@ -303,7 +305,9 @@ export class Conversation {
     for (const run of this.runs.values()) this.closeSegment(run);
     this.runs.clear();
     this.paths.clear();
-    this.addUser(text, [], images);
+    const { said, files } = splitAttachments(text);
+    const known = files.map((file) => this.uploads.find((u) => u.name === file.name) || file);
+    this.addUser(said, known, images);
   }
 
   historyRoot() {
@@ -355,6 +359,22 @@ export class Conversation {
 function leaf(path) {
   const parts = String(path || "agent").split(" > ");
   return parts[parts.length - 1];
+}
+
+// How the server puts attachments into the stored task (moco/web/uploads.py):
+// "\n\nAttached file NAME:\n```\n…\n```" and "\n\n[The user attached NAME (TYPE, N bytes); …]"
+const ATTACHED = /\n\n(?:Attached file ([^\n]+):\n```\n[\s\S]*?\n```|\[The user attached (.+?) \(([\w.+-]+\/[\w.+-]+), [\d,]+ bytes\); its contents cannot be shown to you yet\.\])(?=\n\n|$)/g;
+
+/** The person's own words and the attachments the server appended to them. */
+export function splitAttachments(text) {
+  const files = [];
+  const first = text.search(ATTACHED);
+  if (first < 0) return { said: text, files };
+  for (const m of text.slice(first).matchAll(ATTACHED)) {
+    if (m[1]) files.push({ name: m[1], kind: "text" });
+    else files.push({ name: m[2], kind: m[3].startsWith("image/") ? "image" : "document" });
+  }
+  return { said: text.slice(0, first), files };
 }
 
 function textOf(message) {
