@@ -154,7 +154,7 @@ async def cancel(session_id: str, service: Service) -> dict[str, bool]:
 @router.get("/sessions/{session_id}/events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
 async def events(
-    session_id: str, request: Request, service: Service, after: int | None = None,
+    session_id: str, service: Service, after: int | None = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: every event of the session's turns, after ``Last-Event-ID`` (or
@@ -168,11 +168,11 @@ async def events(
         start = after
 
     async def stream() -> AsyncIterator[bytes]:
+        # no is_disconnected() per event: the response cancels this generator when the
+        # client goes (and asking costs ~8 % of the server's time at 50 streams)
         yield b"retry: 1500\n\n"
         async for item in log.follow(start):
             yield b": keep-alive\n\n" if item is None else item.sse()
-            if await request.is_disconnected():
-                return
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
