@@ -294,8 +294,24 @@ async function autoTitle(id, text) {
   } catch { /* a title is a nicety */ }
 }
 
+/** The active session left the list (deleted elsewhere)? Then it is gone for this page too. */
+async function checkActiveExists() {
+  const id = state.id;
+  if (!id || $("#session-search").value.trim() || sidebar.sessions.some((s) => s.id === id)) return;
+  try {
+    await api.get(sessionPath(id, "usage"));
+  } catch (error) {
+    if (error.status === 404 && id === state.id) onStreamState("gone");
+  }
+}
+
 function onStreamState(streamState) {
   document.body.classList.toggle("reconnecting", streamState === "reconnecting");
+  if (streamState === "gone") {
+    toast("This session was deleted.", "error");
+    newDraft();
+    sidebar.refresh();
+  }
 }
 
 // ------------------------------------------------------------ settings
@@ -370,7 +386,7 @@ async function start() {
     else if (panel.isOpen) panel.close();
   });
   // other tabs and programs start turns too: keep the list's running marks fresh
-  setInterval(() => { if (!document.hidden) sidebar.refresh(); }, 15000);
+  setInterval(() => { if (!document.hidden) sidebar.refresh().then(checkActiveExists); }, 15000);
   window.addEventListener("hashchange", () => {
     const next = hashSession();
     if (next && next !== state.id) openSession(next);

@@ -56,9 +56,12 @@ export class EventStream {
     // closed for good (an error status): see whether we are still logged in, then retry
     this.retry = Math.min(this.retry + 1, 6);
     const delay = 500 * 2 ** this.retry;
-    request("GET", "/api/info").then(
+    request("GET", sessionPath(this.sessionId)).then(
       () => setTimeout(() => this.open(), delay),
-      (error) => { if (error.status !== 401) setTimeout(() => this.open(), delay); },
+      (error) => {
+        if (error.status === 404) this.onState("gone"); // deleted (in another tab)
+        else if (error.status !== 401) setTimeout(() => this.open(), delay);
+      },
     );
   }
 
