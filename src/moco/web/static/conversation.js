@@ -2,7 +2,7 @@
 // Runs form a tree (run_id / parent_run_id); each run has a container its text segments,
 // tool calls and sub-agent nodes go into. Tool calls are keyed by run and call id.
 
-import { renderInto } from "./markdown.js";
+import { renderInto, copyText } from "./markdown.js";
 import {
   el, spinner, toolCallElement, finishToolCall, abandonToolCall, agentNode, finishAgent,
   setAgentTokens, formatTokens, icon,
@@ -106,10 +106,7 @@ export class Conversation {
       const copy = el("button", "copy-answer", "Copy");
       copy.type = "button";
       copy.title = "Copy the answer as Markdown";
-      copy.addEventListener("click", async () => {
-        try { await navigator.clipboard.writeText(text); copy.textContent = "Copied"; } catch { copy.textContent = "Copy failed"; }
-        setTimeout(() => { copy.textContent = "Copy"; }, 1500);
-      });
+      copy.addEventListener("click", () => copyText(text, copy));
       footer.append(copy);
     }
     turn.msg.append(footer);

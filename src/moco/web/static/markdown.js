@@ -81,7 +81,8 @@ export function codeBlock(code, lang) {
   return wrap;
 }
 
-async function copyText(text, button) {
+/** Copy `text`; the button says so for a moment. */
+export async function copyText(text, button) {
   try {
     await navigator.clipboard.writeText(text);
     button.textContent = "Copied";

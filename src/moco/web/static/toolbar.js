@@ -17,7 +17,7 @@ export class Toolbar {
     this.onWorkdir = onWorkdir;
     $("#profile").addEventListener("change", (event) => {
       if (this.session) this.onProfile(event.target.value);
-      else this.draft.profile = event.target.value;
+      else { this.draft.profile = event.target.value; this.show(null); }
     });
     $("#provider").addEventListener("change", (event) => this.providerChanged(event.target.value));
     const model = $("#model");
@@ -92,6 +92,9 @@ export class Toolbar {
     this.session = session;
     const s = session || this.draft;
     setSelect($("#profile"), s.profile || this.info.default_profile);
+    const profile = this.profiles.find((p) => p.name === $("#profile").value);
+    $("#empty-hint").textContent = profile?.description ||
+      "Ask a question, describe a change, or drop files here.";
     setSelect($("#provider"), s.provider || this.info.default_provider);
     $("#model").value = s.model || "";
     const dir = s.working_dir || this.info.working_dir || "";
