@@ -1,7 +1,8 @@
 """A scripted server speaking the Gemini Developer API (``generativelanguage``) protocol.
 
 Serves ``POST /{api_version}/models/{model}:generateContent`` (JSON) and
-``:streamGenerateContent?alt=sse`` (SSE frames of ``GenerateContentResponse`` JSON). Point the
+``:streamGenerateContent?alt=sse`` (SSE frames of ``GenerateContentResponse`` JSON) from the
+script, and ``:embedContent`` / ``:batchEmbedContents`` with deterministic vectors. Point the
 ``google-genai`` SDK at ``server.base_url`` (``http_options=HttpOptions(base_url=...)``); the SDK
 adds the API version and the model path itself.
 
@@ -18,12 +19,14 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from moco.testing.embeddings import fake_embedding
 from moco.testing.script import RecordedRequest, Reply, ToolCall
 from moco.testing.server import ScriptedServer, sse
 
 _ROUTE = re.compile(
     r"^/(?:(?P<version>[^/]+)/)?(?P<model>(?:models|tunedModels)/[^:/?]+)"
-    r":(?P<method>generateContent|streamGenerateContent)(?:\?.*)?$"
+    r":(?P<method>generateContent|streamGenerateContent|embedContent|batchEmbedContents)"
+    r"(?:\?.*)?$"
 )
 
 #: google.rpc status names, as Google's JSON error bodies carry them
@@ -51,6 +54,21 @@ class ScriptedGeminiServer(ScriptedServer):
 
     def is_stream(self, request: RecordedRequest) -> bool:
         return self.route(request)["method"] == "streamGenerateContent"
+
+    def is_embedding(self, request: RecordedRequest) -> bool:
+        return self.route(request)["method"] in ("embedContent", "batchEmbedContents")
+
+    def embedding_body(self, request: RecordedRequest) -> dict[str, Any]:
+        if self.route(request)["method"] == "embedContent":
+            return {"embedding": self._embedding(request.body)}
+        requests = request.body.get("requests") or []
+        return {"embeddings": [self._embedding(item) for item in requests]}
+
+    def _embedding(self, item: dict[str, Any]) -> dict[str, Any]:
+        parts = (item.get("content") or {}).get("parts") or []
+        text = "".join(str(part.get("text", "")) for part in parts)
+        dim = item.get("outputDimensionality") or self.embedding_dim
+        return {"values": fake_embedding(text, int(dim))}
 
     @staticmethod
     def route(request: RecordedRequest) -> dict[str, str]:

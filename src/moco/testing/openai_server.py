@@ -1,15 +1,20 @@
 """A scripted server speaking the OpenAI Chat Completions protocol (JSON and SSE).
 
-Serves ``POST /v1/chat/completions`` (and ``/chat/completions``); point a client at
+Serves ``POST /v1/chat/completions`` (and ``/chat/completions``) from the script, and
+``POST /v1/embeddings`` with deterministic vectors (floats, or base64 float32 when the request's
+``encoding_format`` says so, as the ``openai`` SDK asks by default); point a client at
 ``server.base_url`` (``http://127.0.0.1:PORT/v1``).
 """
 
 from __future__ import annotations
 
+import base64
+import struct
 import time
 from collections.abc import Iterator
 from typing import Any
 
+from moco.testing.embeddings import fake_embedding
 from moco.testing.script import RecordedRequest, Reply
 from moco.testing.server import ScriptedServer, sse
 
@@ -22,7 +27,28 @@ class ScriptedOpenAIServer(ScriptedServer):
         return f"{self.url}/v1"
 
     def handles(self, method: str, path: str) -> bool:
-        return method == "POST" and path.split("?")[0].endswith("/chat/completions")
+        route = path.split("?")[0]
+        return method == "POST" and route.endswith(("/chat/completions", "/embeddings"))
+
+    def is_embedding(self, request: RecordedRequest) -> bool:
+        return request.path.split("?")[0].endswith("/embeddings")
+
+    def embedding_body(self, request: RecordedRequest) -> dict[str, Any]:
+        texts = request.body.get("input")
+        if isinstance(texts, str):
+            texts = [texts]
+        dim = request.body.get("dimensions") or self.embedding_dim
+        as_base64 = request.body.get("encoding_format") == "base64"
+        data: list[dict[str, Any]] = []
+        for index, text in enumerate(texts if isinstance(texts, list) else []):
+            vector = fake_embedding(str(text), int(dim))
+            encoded: list[float] | str = vector
+            if as_base64:
+                encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        tokens = sum(len(str(text).split()) for text in texts or [])
+        return {"object": "list", "data": data, "model": request.body.get("model", "scripted"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
     def is_stream(self, request: RecordedRequest) -> bool:
         return bool(request.body.get("stream"))

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
+from moco.testing.embeddings import DEFAULT_DIM
 from moco.testing.script import RecordedRequest, Reply, Script
 
 
@@ -24,6 +25,10 @@ class ScriptedServer:
     """Base class. Use as a context manager or call :meth:`start` / :meth:`stop`.
 
     ``requests`` holds every request received, so tests can assert on what was asked.
+    Embedding requests (where the protocol has them) do not consume the script: they are
+    answered with :func:`moco.testing.embeddings.fake_embedding` vectors of ``embedding_dim``
+    dimensions (or the dimension the request asks for) and recorded in ``embedding_requests``;
+    replies given to :meth:`add_embedding` (errors, latency) are used first.
     """
 
     #: name used in error messages
@@ -35,6 +40,9 @@ class ScriptedServer:
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
         self.errors: list[str] = []
+        self.embedding_requests: list[RecordedRequest] = []
+        self.embedding_dim = DEFAULT_DIM
+        self._embedding_replies: list[Reply] = []
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -59,6 +67,18 @@ class ScriptedServer:
     def handles(self, method: str, path: str) -> bool:
         return method == "POST"
 
+    def is_embedding(self, request: RecordedRequest) -> bool:
+        """Whether ``request`` asks for embeddings (answered without the script)."""
+        return False
+
+    def embedding_body(self, request: RecordedRequest) -> dict[str, Any]:
+        raise NotImplementedError  # pragma: no cover - protocols with embeddings override it
+
+    def response_body(self, reply: Reply, request: RecordedRequest) -> dict[str, Any]:
+        if self.is_embedding(request):
+            return self.embedding_body(request)
+        return self.json_body(reply, request)
+
     # -- script ---------------------------------------------------------------------------
     def add(self, *replies: Reply) -> None:
         """Append replies to a list script."""
@@ -71,6 +91,17 @@ class ScriptedServer:
         a :class:`RoutedScript` for a team on a server a fixture started."""
         with self._lock:
             self._script, self._position = script, 0
+
+    def add_embedding(self, *replies: Reply) -> None:
+        """Replies for the next embedding requests (e.g. ``Reply.error(429)``); a reply with
+        status 200 is answered with the deterministic vectors (after its ``latency``)."""
+        with self._lock:
+            self._embedding_replies.extend(replies)
+
+    def next_embedding_reply(self, request: RecordedRequest) -> Reply:
+        with self._lock:
+            self.embedding_requests.append(request)
+            return self._embedding_replies.pop(0) if self._embedding_replies else Reply()
 
     def next_reply(self, request: RecordedRequest) -> Reply:
         with self._lock:
@@ -166,12 +197,14 @@ class _Handler(BaseHTTPRequestHandler):
             body=body if isinstance(body, dict) else {"_": body},
             raw=raw,
         )
-        reply = self.server_script.next_reply(request)
+        script = self.server_script
+        embedding = script.is_embedding(request)
+        reply = script.next_embedding_reply(request) if embedding else script.next_reply(request)
         if reply.latency:
             time.sleep(reply.latency)
         if reply.status != 200:
             self._send_json(reply.status, self.server_script.error_body(reply), reply.headers)
-        elif self.server_script.is_stream(request):
+        elif not embedding and script.is_stream(request):
             self._send_stream(reply, request)
         else:
             self._send_complete(reply, request)
@@ -203,7 +236,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
             return
-        self._send_json(200, self.server_script.json_body(reply, request), reply.headers)
+        self._send_json(200, self.server_script.response_body(reply, request), reply.headers)
 
     def _send_stream(self, reply: Reply, request: RecordedRequest) -> None:
         self.send_response(200)
