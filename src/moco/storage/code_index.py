@@ -40,12 +40,12 @@ from typing import TYPE_CHECKING
 
 from moco.config import ensure_private_dir, moco_home
 from moco.errors import Cancelled, ProviderError
-from moco.storage.code_vectors import VectorFile
 from moco.storage.db import Database, Migration
 from moco.tools.code_chunks import Chunk, chunk_file
 
 if TYPE_CHECKING:
     from moco.providers.embeddings import Embedder
+    from moco.storage.code_vectors import VectorFile
 
 INDEX_DIR = "code-index"
 MAX_FILE_BYTES = 1_000_000
@@ -169,9 +169,11 @@ class CodeIndex:
 
     # -- updating ----------------------------------------------------------------------------
 
-    def update(self, files: Sequence[str], *,
+    def update(self, files: Sequence[str], *, under: str = "",
                cancelled: Callable[[], bool] | None = None) -> IndexStats:
-        """Bring the index in line with ``files`` (paths relative to the root)."""
+        """Bring the index in line with ``files`` (paths relative to the root); with
+        ``under`` (a folder or file), ``files`` are those under it and only the indexed files
+        under it may leave the index."""
         started = time.perf_counter()
         stats = IndexStats(files=len(files))
         with self._locked():
@@ -185,7 +187,7 @@ class CodeIndex:
                 change = self._examine(path, known.get(path), stats, present)
                 if change is not None:
                     changes.append(change)
-            gone = sorted(known.keys() - present)
+            gone = sorted(path for path in known.keys() - present if within(path, under))
             self._write(changes, gone, stats)
         stats.seconds = time.perf_counter() - started
         return stats
@@ -271,6 +273,10 @@ class CodeIndex:
     # -- vectors -----------------------------------------------------------------------------
 
     def _vector_file(self, name: str) -> VectorFile:
+        """The FAISS file of embedder ``name`` (FAISS and numpy are imported here, so keyword
+        search never pays for them)."""
+        from moco.storage.code_vectors import VectorFile
+
         if name not in self._vectors:
             slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:60]
             digest = hashlib.sha256(name.encode()).hexdigest()[:8]
@@ -357,8 +363,7 @@ class CodeIndex:
         found = await asyncio.to_thread(vectors.search, vector, limit * (20 if scope else 1))
         ids = [chunk_id for chunk_id, _ in found]
         if scope:
-            inside = {row[0] for row in self._rows(ids)
-                      if row[1] == scope or row[1].startswith(f"{scope}/")}
+            inside = {row[0] for row in self._rows(ids) if within(row[1], scope)}
             ids = [chunk_id for chunk_id in ids if chunk_id in inside]
         return ids[:limit]
 
@@ -405,6 +410,11 @@ class CodeIndex:
     def _count(self, sql: str) -> int:
         row = self.db.query_one(sql)
         return 0 if row is None else int(row[0])
+
+
+def within(path: str, scope: str) -> bool:
+    """Whether ``path`` is ``scope`` or lies under it (every path is within ``""``)."""
+    return not scope or path == scope or path.startswith(f"{scope}/")
 
 
 def fuse(rankings: Mapping[str, Sequence[int]]) -> list[tuple[int, float, str]]:
