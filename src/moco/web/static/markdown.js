@@ -35,7 +35,23 @@ const QUOTE = /^ {0,3}> ?(.*)$/;
 const LIST_ITEM = /^(\s*)([-*+]|\d{1,9}[.)])\s+(.*)$/;
 const TABLE_SEP = /^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$/;
 
+let depth = 0;
+const MAX_DEPTH = 16;
+
 function renderBlocks(lines, parent) {
+  if (depth >= MAX_DEPTH) {
+    parent.append(el("p", null, lines.join("\n")));
+    return;
+  }
+  depth++;
+  try {
+    renderBlockLines(lines, parent);
+  } finally {
+    depth--;
+  }
+}
+
+function renderBlockLines(lines, parent) {
   let i = 0;
   while (i < lines.length) {
     const line = lines[i];
@@ -275,10 +291,7 @@ const INLINE = [
   { first: "!", re: /!\[([^\]]*)\]\(\s*<?((?:[^\s()<>]|\([^\s()<>]*\))*)>?(?:\s+"[^"]*")?\s*\)/y, make: (m) => imageLink(m[1], m[2]) },
   { first: "[", re: /\[((?:[^[\]]|\[[^\]]*\])*)\]\(\s*<?((?:[^\s()<>]|\([^\s()<>]*\))*)>?(?:\s+"[^"]*")?\s*\)/y, make: (m) => link(m[1], m[2]) },
   { first: "<", re: /<((?:https?:\/\/|mailto:)[^\s<>]+)>/y, make: (m) => link(null, m[1]) },
-  { first: "*_", re: /(\*\*|__)(?=\S)([\s\S]*?\S)\1/y, make: (m) => wrapInline("strong", m[2]) },
-  { first: "~", re: /~~(?=\S)([\s\S]*?\S)~~/y, make: (m) => wrapInline("del", m[1]) },
-  { first: "*", re: /\*(?=[^\s*])((?:\*\*[\s\S]*?\*\*|[^*])*?[^\s*]|[^\s*])\*(?!\*)/y, make: (m) => wrapInline("em", m[1]) },
-  { first: "_", re: /_(?=\S)([\s\S]*?\S)_(?!\w)/y, make: (m) => wrapInline("em", m[1]), wordStart: true },
+  { first: "*_~", match: (text, pos) => emphasis(text, pos) },
   { first: "h", re: /https?:\/\/[^\s<>()]*[^\s<>().,;:!?'"\]]/y, make: (m) => link(null, m[0]), wordStart: true },
   { first: " \\", re: / {2,}\n|\\\n/y, make: () => el("br") },
 ];
@@ -312,6 +325,11 @@ function matchInline(text, pos) {
   const c = text[pos];
   for (const rule of INLINE) {
     if (!rule.first.includes(c)) continue;
+    if (rule.match) {
+      const hit = rule.match(text, pos);
+      if (hit) return hit;
+      continue;
+    }
     rule.re.lastIndex = pos;
     const m = rule.re.exec(text);
     if (m) {
@@ -320,6 +338,51 @@ function matchInline(text, pos) {
     }
   }
   return null;
+}
+
+const EMPHASIS = { "**": "strong", "__": "strong", "~~": "del", "*": "em", "_": "em" };
+/** The last closer found per delimiter in the text being scanned: openers that come later
+ * and before that closer share it, so a line full of `*` stays linear. */
+const closers = { text: null, found: new Map() };
+
+/** **strong**, __strong__, *em*, _em_, ~~del~~ at `pos`: found by scanning, not backtracking. */
+function emphasis(text, pos) {
+  const two = text.slice(pos, pos + 2);
+  const delim = EMPHASIS[two] ? two : text[pos] === "~" ? null : text[pos];
+  if (!delim) return null;
+  const start = pos + delim.length;
+  if (start >= text.length || /\s/.test(text[start])) return null;
+  if (delim[0] === "_" && pos > 0 && /\w/.test(text[pos - 1])) return null;
+  const end = closing(text, start, delim);
+  if (end < 0) return null;
+  return { node: wrapInline(EMPHASIS[delim], text.slice(start, end)), length: end + delim.length - pos };
+}
+
+/** Where `delim` closes after `start` (-1: never): after a non-space, a run that fits. */
+function closing(text, start, delim) {
+  if (closers.text !== text) { closers.text = text; closers.found.clear(); }
+  const known = closers.found.get(delim);
+  if (known && known.from <= start && (known.at < 0 || start < known.at)) return known.at;
+  const at = scanClosing(text, start, delim);
+  closers.found.set(delim, { from: start, at });
+  return at;
+}
+
+function scanClosing(text, start, delim) {
+  const ch = delim[0];
+  let i = start + 1;
+  while (i < text.length) {
+    i = text.indexOf(ch, i);
+    if (i < 0) return -1;
+    let run = i;
+    while (run < text.length && text[run] === ch) run++;
+    const length = run - i;
+    const fits = delim.length === 2 ? length >= 2 : length === 1 || length === 3;
+    const word = ch === "_" && run < text.length && /\w/.test(text[run]);
+    if (fits && !/\s/.test(text[i - 1]) && !word) return delim.length === 2 && length > 2 ? run - 2 : i;
+    i = run;
+  }
+  return -1;
 }
 
 function wrapInline(tag, inner) {
