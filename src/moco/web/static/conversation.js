@@ -2,7 +2,7 @@
 // Runs form a tree (run_id / parent_run_id); each run has a container its text segments,
 // tool calls and sub-agent nodes go into. Tool calls are keyed by run and call id.
 
-import { renderInto, copyText } from "./markdown.js";
+import { renderInto, renderMarkdown, copyText } from "./markdown.js";
 import {
   el, spinner, toolCallElement, finishToolCall, abandonToolCall, agentNode, finishAgent,
   setAgentTokens, formatTokens, icon,
@@ -154,7 +154,7 @@ export class Conversation {
     if (!run.segment) {
       const div = el("div", "md");
       run.container.append(div);
-      run.segment = { el: div, text: "" };
+      run.segment = { el: div, text: "", stable: 0, kept: 0 };
     }
     run.segment.text += text;
     run.segment.el.dataset.source = run.segment.text;
@@ -172,7 +172,7 @@ export class Conversation {
   flush() {
     this.frame = 0;
     for (const seg of this.dirty) {
-      renderInto(seg.el, seg.text);
+      renderSegment(seg);
       if (seg.closed) seg.el.classList.remove("streaming");
     }
     this.dirty.clear();
@@ -182,6 +182,7 @@ export class Conversation {
   closeSegment(run) {
     if (run.segment) {
       run.segment.closed = true;
+      this.markDirty(run.segment); // the final render is a whole one
       run.segment.el.classList.remove("streaming");
       if (!run.segment.text) run.segment.el.remove();
     }
@@ -192,6 +193,7 @@ export class Conversation {
     const seg = run.segment;
     if (!seg) return;
     seg.text = seg.text.endsWith(text) ? seg.text.slice(0, seg.text.length - text.length) : "";
+    seg.stable = 0;
     seg.el.dataset.source = seg.text;
     run.sinceMessage = run.sinceMessage.endsWith(text)
       ? run.sinceMessage.slice(0, run.sinceMessage.length - text.length) : "";
@@ -351,6 +353,48 @@ export class Conversation {
         result: part.content, is_error: part.is_error });
     }
   }
+}
+
+const INCREMENTAL_FROM = 3000;
+
+/**
+ * Render a segment's Markdown. A long one that is still streaming keeps the blocks before
+ * its last blank line (outside a code fence) and re-renders only what follows; the final
+ * render (closed) is a whole one.
+ */
+function renderSegment(seg) {
+  if (seg.closed || seg.text.length < INCREMENTAL_FROM) {
+    renderInto(seg.el, seg.text);
+    seg.stable = 0;
+    return;
+  }
+  if (!seg.stable) { seg.el.replaceChildren(); seg.kept = 0; }
+  const cut = stableCut(seg.text, seg.stable);
+  if (cut > seg.stable) {
+    while (seg.el.childNodes.length > seg.kept) seg.el.lastChild.remove();
+    seg.el.append(renderMarkdown(seg.text.slice(seg.stable, cut)));
+    seg.kept = seg.el.childNodes.length;
+    seg.stable = cut;
+  }
+  while (seg.el.childNodes.length > seg.kept) seg.el.lastChild.remove();
+  seg.el.append(renderMarkdown(seg.text.slice(seg.stable)));
+}
+
+/** The offset after the last blank line at or after `from` that is outside a code fence. */
+function stableCut(text, from) {
+  let cut = from;
+  let fence = null;
+  let pos = from;
+  while (pos < text.length) {
+    const end = text.indexOf("\n", pos);
+    if (end < 0) break;
+    const line = text.slice(pos, end);
+    const marker = /^ {0,3}(`{3,}|~{3,})/.exec(line);
+    if (marker && (!fence || marker[1].startsWith(fence))) fence = fence ? null : marker[1];
+    else if (!fence && !line.trim()) cut = end + 1;
+    pos = end + 1;
+  }
+  return cut;
 }
 
 function leaf(path) {
