@@ -37,7 +37,7 @@ import { Panel } from "./panel.js";
 import { Composer } from "./composer.js";
 import { $, setupTheme, toast } from "./ui.js";
 
-const state = { id: null, session: null, stream: null, loadToken: 0, running: false };
+const state = { id: null, session: null, stream: null, loadToken: 0, running: false, lastText: "" };
 
 const conversation = new Conversation($("#messages"), {
   uploadUrl: (uploadId) => sessionPath(state.id, "uploads", uploadId),
@@ -116,7 +116,6 @@ function newDraft() {
   resetView();
   state.id = null;
   state.loadToken++;
-  conversation.sessionId = null;
   setHash(null);
   sidebar.setActive(null);
   showSession(null);
@@ -143,7 +142,6 @@ async function openSession(id, { quiet = false } = {}) {
   const previous = state.id;
   resetView();
   state.id = view.id;
-  conversation.sessionId = view.id;
   conversation.uploads = Array.isArray(uploads) ? uploads : [];
   setHash(view.id);
   sidebar.setActive(view.id);

@@ -135,6 +135,7 @@ export class Composer {
   fillChip(chip, view) {
     chip.classList.remove("uploading");
     chip.dataset.id = view.id;
+    chip.querySelector(".chip-name").textContent = view.name;
     if (view.kind === "image") {
       const img = el("img", "chip-thumb");
       img.alt = view.name;

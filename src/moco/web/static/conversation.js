@@ -9,9 +9,8 @@ import {
 } from "./tree.js";
 
 export class Conversation {
-  constructor(root, { sessionId, onUsage, uploadUrl } = {}) {
+  constructor(root, { onUsage, uploadUrl } = {}) {
     this.root = root;
-    this.sessionId = sessionId;
     this.onUsage = onUsage || (() => {});
     this.uploadUrl = uploadUrl || (() => "");
     this.runs = new Map();
@@ -83,7 +82,7 @@ export class Conversation {
     pending.append(spinner(), el("span", null, "Thinking…"));
     msg.append(body);
     this.root.append(msg);
-    this.turn = { msg, body, pending, rootRun: null };
+    this.turn = { msg, body, pending, tokens: "" };
     return this.turn;
   }
 
