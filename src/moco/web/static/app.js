@@ -37,7 +37,7 @@ import { Panel } from "./panel.js";
 import { Composer } from "./composer.js";
 import { $, setupTheme, toast } from "./ui.js";
 
-const state = { id: null, session: null, stream: null, loadToken: 0, running: false, lastText: "" };
+const state = { id: null, session: null, stream: null, loadToken: 0, running: false };
 
 const conversation = new Conversation($("#messages"), {
   uploadUrl: (uploadId) => sessionPath(state.id, "uploads", uploadId),
@@ -259,7 +259,7 @@ function onEvent(event) {
     case "reset": afterReset(event.last_event_id); return;
     case "permission_request": permissions.add(event); return;
     case "permission_resolved": permissions.resolved(event.ask_id); return;
-    case "turn_started": setRunning(true); state.lastText = event.text || ""; break;
+    case "turn_started": setRunning(true); maybeTitle(event.text || ""); break;
     case "turn_finished": turnOver(); break;
     default: break;
   }
@@ -276,8 +276,14 @@ function turnOver() {
     if (!fresh) return;
     state.session = { ...state.session, ...fresh };
     toolbar.setTitle(sessionLabel(fresh));
-    if (!fresh.title && !fresh.name && state.lastText) autoTitle(fresh.id, state.lastText);
   });
+}
+
+function maybeTitle(text) {
+  const session = state.session;
+  if (!session || session.title || session.name || !text.trim()) return;
+  session.title = text; // asked once
+  autoTitle(session.id, text);
 }
 
 /** A session without a title gets its first message's first line (the server keeps none). */

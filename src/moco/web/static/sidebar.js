@@ -8,6 +8,15 @@ export function sessionLabel(session) {
   return session.name || session.title || "New chat";
 }
 
+/** Today, Yesterday, Previous 7 days, Older: the list's headings. */
+function dayGroup(iso) {
+  const day = (date) => Math.floor((date - new Date(date).getTimezoneOffset() * 60000) / 86400000);
+  const age = day(Date.now()) - day(Date.parse(iso) || 0);
+  if (age <= 0) return "Today";
+  if (age === 1) return "Yesterday";
+  return age < 7 ? "Previous 7 days" : "Older";
+}
+
 export class Sidebar {
   constructor({ onSelect, onNew, onDeleted, onRenamed }) {
     this.list = $("#session-list");
@@ -53,7 +62,12 @@ export class Sidebar {
       this.list.append(el("li", "session-empty muted", query ? "No matching sessions" : "No sessions yet"));
       return;
     }
-    for (const session of this.sessions) this.list.append(this.item(session));
+    let group = "";
+    for (const session of this.sessions) {
+      const label = dayGroup(session.updated_at);
+      if (label !== group) this.list.append(el("li", "session-group", (group = label)));
+      this.list.append(this.item(session));
+    }
   }
 
   item(session) {
