@@ -259,6 +259,11 @@ def test_outside_git_the_gitignore_files_are_applied(workdir: Path) -> None:
         (workdir / name).write_text("x\n")
     assert list_files(workdir) == [".gitignore", "a.py", "keep.tmp", "sub/.gitignore",
                                    "sub/deep/n.py", "sub/top.txt"]
+    assert list_files(workdir, under="sub") == ["sub/.gitignore", "sub/deep/n.py", "sub/top.txt"]
+    assert list_files(workdir, under="sub/deep/n.txt") == []  # sub/.gitignore says so
+    assert list_files(workdir, under="a.py") == ["a.py"]
+    assert list_files(workdir, under="build-out") == []
+    assert list_files(workdir, limit=1) == [".gitignore", "a.py", "keep.tmp"]  # the root only
     rules = GitIgnore()
     rules.add_file(workdir / ".gitignore", "")
     assert rules.ignored("a/b/c.tmp", False) and not rules.ignored("a/keep.tmp", False)
@@ -277,7 +282,7 @@ async def test_a_large_tree_is_indexed_under_the_path_asked_for(
 ) -> None:
     assert "src/app/billing.py:1" in await run(codebase_search, query="expense totals")
     monkeypatch.setattr(codebase, "MAX_FILES", 3)
-    with pytest.raises(ToolError, match=r"^6 files are more than codebase_search indexes"):
+    with pytest.raises(ToolError, match=r"^the working directory holds more than 3 files"):
         await run(codebase_search, query="expense totals")
     (repo / "docs" / "guide.md").write_text("# Expenses\n\nHow totals are made.\n")
     scoped = await run(codebase_search, query="expense totals", path="docs")

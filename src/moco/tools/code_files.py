@@ -27,11 +27,14 @@ _GIT = ("git", "-c", "core.fsmonitor=false", "-c", "core.quotepath=off",
         "-c", "core.untrackedCache=false")  # fmt: skip
 
 
-def list_files(root: Path, env: Mapping[str, str] | None = None) -> list[str]:
-    """The indexable files under ``root``: sorted ``/``-separated paths relative to it."""
-    listed = git_files(root, env)
+def list_files(root: Path, env: Mapping[str, str] | None = None, *, under: str = "",
+               limit: int | None = None) -> list[str]:
+    """The indexable files under ``root``: sorted ``/``-separated paths relative to it; only
+    those under ``under`` (a folder or file relative to ``root``) when given. Outside git the
+    walk stops once it found more than ``limit`` files."""
+    listed = git_files(root, env, under)
     if listed is None:
-        listed = walked_files(root)
+        listed = walked_files(root, under, limit)
     return sorted({path for path in listed if not _in_noise_dir(path)})
 
 
@@ -40,10 +43,12 @@ def _in_noise_dir(path: str) -> bool:
     return any(part in NOISE_DIRS or is_noise_dir(part) for part in parts)
 
 
-def git_files(root: Path, env: Mapping[str, str] | None = None) -> list[str] | None:
-    """What git lists under ``root``; ``None`` when ``root`` is not in a repository (or git
-    is missing or fails)."""
-    argv = [*_GIT, "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
+def git_files(root: Path, env: Mapping[str, str] | None = None,
+              under: str = "") -> list[str] | None:
+    """What git lists under ``root`` (and ``under``); ``None`` when ``root`` is not in a
+    repository (or git is missing or fails)."""
+    argv = [*_GIT, "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+            *(["--", f":(literal){under}"] if under else [])]
     try:
         done = subprocess.run(argv, cwd=root, env=dict(env) if env is not None else None,
                               capture_output=True, stdin=subprocess.DEVNULL,
@@ -110,11 +115,23 @@ def _parse_rule(raw: str, base: str) -> _Rule | None:
     return _Rule(base, glob_to_regex(pattern.replace("\\ ", " ")), negate, dir_only)
 
 
-def walked_files(root: Path) -> list[str]:
-    """Files under ``root`` outside git: noise directories and ``.gitignore``'d paths out."""
+def walked_files(root: Path, under: str = "", limit: int | None = None) -> list[str]:
+    """Files under ``root`` (and ``under``) outside git: noise directories and
+    ``.gitignore``'d paths out; the walk stops after more than ``limit`` files."""
     ignore = GitIgnore()
+    parts = under.split("/") if under else []
+    for depth in range(len(parts)):  # the rules of the folders above ``under``
+        folder = "/".join(parts[:depth])
+        ignore.add_file(root / folder / ".gitignore", f"{folder}/" if folder else "")
+        inner = depth < len(parts) - 1 or (root / under).is_dir()
+        if ignore.ignored("/".join(parts[: depth + 1]), inner):
+            return []
+    if under and not (root / under).is_dir():
+        return [under] if (root / under).is_file() else []
     found: list[str] = []
-    for folder, dirs, files in os.walk(root, followlinks=False):
+    for folder, dirs, files in os.walk(root / under, followlinks=False):
+        if limit is not None and len(found) > limit:
+            break
         base = Path(folder).relative_to(root).as_posix()
         base = "" if base == "." else f"{base}/"
         if ".gitignore" in files:

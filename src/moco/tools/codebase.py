@@ -50,8 +50,6 @@ async def codebase_search(ctx: ToolContext, query: str, k: int = 8, path: str = 
         k: How many hits.
         path: Only under this path.
     """
-    from moco.storage.code_index import within
-
     if not query.strip():
         raise ToolError("query is empty: say what to find")
     k = max(1, min(k, MAX_K))
@@ -59,13 +57,16 @@ async def codebase_search(ctx: ToolContext, query: str, k: int = 8, path: str = 
     env = {**os.environ, **(ctx.env or {})}
     index = _index_for(ctx, env)
     try:
-        files = await asyncio.to_thread(list_files, ctx.working_dir, git_env(ctx))
+        files = await asyncio.to_thread(list_files, ctx.working_dir, git_env(ctx),
+                                        limit=MAX_FILES)
         under = ""
+        if len(files) > MAX_FILES and scope:
+            files = await asyncio.to_thread(list_files, ctx.working_dir, git_env(ctx),
+                                            under=scope, limit=MAX_FILES)
+            under = scope
         if len(files) > MAX_FILES:
-            files, under = [name for name in files if within(name, scope)], scope
-        if len(files) > MAX_FILES:
-            raise ToolError(f"{len(files):,} files are more than codebase_search indexes at "
-                            f"once ({MAX_FILES:,}): give path a folder")
+            raise ToolError(f"{'this path' if under else 'the working directory'} holds more "
+                            f"than {MAX_FILES:,} files, too many to index: give path a folder")
         await asyncio.to_thread(index.update, files, under=under,
                                 cancelled=lambda: ctx.is_cancelled)
         hits, note = await _search(ctx, index, env, query, k, scope)
