@@ -190,7 +190,7 @@ async def test_hybrid_search_finds_by_meaning_through_the_scripted_server(
 ) -> None:
     ctx.env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": scripted_openai.base_url,
                "MOCO_EMBEDDING_MODEL": "openai/text-embedding-3-small"}
-    query = "reporting expenses"  # no word of it is in the code: only the vectors know
+    query = "monthly expenditure"  # no word of it is in the code: only the vectors know
     found = await run(codebase_search, query=query, k=2)
     assert found.splitlines()[0] == "src/app/billing.py:1 totals (1-3)"
     assert CodeIndex.open(repo).keyword_search(query) == []
@@ -212,7 +212,7 @@ async def test_hybrid_search_finds_by_meaning_through_the_scripted_server(
 async def test_keyword_only_without_an_embedder_and_when_embeddings_fail(
     run: Runner, ctx: ToolContext, repo: Path, scripted_openai: ScriptedOpenAIServer
 ) -> None:
-    assert (await run(codebase_search, query="reporting expenses")).startswith("no results")
+    assert (await run(codebase_search, query="monthly expenditure")).startswith("no results")
     ctx.env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": scripted_openai.base_url,
                "MOCO_EMBEDDING_MODEL": "openai/text-embedding-3-small"}
     scripted_openai.add_embedding(Reply.error(401, "bad key"))
@@ -271,6 +271,7 @@ def test_outside_git_the_gitignore_files_are_applied(workdir: Path) -> None:
 
 def test_keyword_query_and_rank_fusion() -> None:
     assert fts_query("Where is parseHeader?") == '"parseheader"* OR "header"* OR "parse"*'
+    assert fts_query("the truncated results of a tool") == '"truncat"* OR "result"* OR "tool"*'
     assert fts_query("...") == ""
     fused = fuse({"keyword": [1, 2, 3], "vector": [3, 4]})
     assert [(chunk_id, via) for chunk_id, _, via in fused] == [

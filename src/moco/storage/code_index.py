@@ -448,11 +448,22 @@ def split_terms(text: str) -> str:
     return " ".join(sorted(words))
 
 
+_ENDINGS = ("ing", "ed", "es", "s")
+
+
+def _root(word: str) -> str:
+    """``truncated`` -> ``truncat``, so the prefix query finds truncate, truncation ..."""
+    for ending in _ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 4:
+            return word[: -len(ending)]
+    return word
+
+
 def fts_query(query: str) -> str:
-    """An FTS5 query matching any word of ``query`` (or a word's prefix, for words of three
-    letters or more); ``""`` when ``query`` has no words."""
+    """An FTS5 query matching any word of ``query`` (words of three letters or more as
+    prefixes, their common English endings cut); ``""`` when ``query`` has no words."""
     words = [word.lower() for word in _WORD.findall(query)]
     words += split_terms(query).split()
-    kept = list(dict.fromkeys(w for w in words if w not in STOPWORDS)) or list(
-        dict.fromkeys(words))
-    return " OR ".join(f'"{w}"*' if len(w) >= 3 else f'"{w}"' for w in kept)
+    kept = [w for w in words if w not in STOPWORDS] or words
+    roots = dict.fromkeys(_root(w) for w in kept)
+    return " OR ".join(f'"{w}"*' if len(w) >= 3 else f'"{w}"' for w in roots)
