@@ -85,9 +85,18 @@ export function showLogin() {
 export function setupLogin() {
   const box = document.getElementById("login");
   const form = box.querySelector("form");
-  form.addEventListener("submit", (event) => {
+  form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const token = form.elements.token.value.trim();
-    if (token) location.assign("/?token=" + encodeURIComponent(token));
+    if (!token) return;
+    // check it first: a wrong token on /?token= gets a bare 401 page
+    const check = await fetch("/api/info", { headers: { Authorization: `Bearer ${token}` } })
+      .catch(() => null);
+    if (check && check.status === 401) {
+      box.querySelector(".form-error").hidden = false;
+      form.elements.token.select();
+      return;
+    }
+    location.assign("/?token=" + encodeURIComponent(token));
   });
 }
