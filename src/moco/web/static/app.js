@@ -14,18 +14,22 @@
 //   .note.note-error / .note-warning / .note-info   errors, warnings, notices in the transcript
 //   #permission-dialog   the ask; #perm-agent, #perm-tool, #perm-description, #perm-rule,
 //                        #perm-reason, buttons #perm-once, #perm-always, #perm-deny
-//   #session-list .session-item[data-id] (.active = current); .session-open, .session-rename,
-//                        .session-delete (native confirm()); #session-search; #new-session
+//   #session-list .session-item[data-id] (.active = current, .running); .session-open,
+//                        .session-rename, .session-delete (native confirm()); .session-group
+//                        headings (Today…); #session-search; #new-session
 //   #prompt-dialog       text input dialog (#prompt-input, #prompt-ok, #prompt-cancel): rename,
 //                        working directory
 //   #profile, #provider, #model (input; change/Enter applies), #workdir (#workdir-path), #usage
 //   #attach, #file-input, #attachments .attachment-chip[data-id]
 //   #open-files, #open-checkpoints, #panel, #files-list .file-open[data-path], #file-content,
-//   #checkpoint-name, #checkpoint-save, #checkpoint-list .checkpoint-item[data-name] .checkpoint-restore
-//   #export-menu (summary opens): #export-md, #export-json, #compact; #theme-toggle; #sidebar-toggle (drawer ≤ 640 px); #settings-toggle
-//                        (pickers ≤ 640 px); #new-session-top (new chat in the header ≤ 640 px)
+//   #checkpoint-name, #checkpoint-save, #checkpoint-list .checkpoint-item[data-name]
+//                        .checkpoint-restore (native confirm())
+//   #export-menu (its summary opens it): #export-md, #export-json, #compact; #theme-toggle
+//   ≤ 640 px: #sidebar-toggle (sessions drawer), #settings-toggle (pickers), #new-session-top
+//   .tab[data-tab=files|checkpoints|usage], #panel-close
 //   .msg-footer .copy-answer, .turn-tokens   under a finished answer
-//   #login (the token form: #login-token, #login-submit); #toasts .toast
+//   #login (the token form: #login-token, #login-submit, #login-error); #toasts .toast
+//   #empty-state (a chat without messages); body.is-running, body.reconnecting
 
 import { api, sessionPath, setupLogin, ApiError } from "./api.js";
 import { Conversation } from "./conversation.js";
