@@ -98,6 +98,75 @@ def split_statements(sql: str) -> list[str]:
     return statements
 
 
+#: the memory tables (storage/semantic_memory, memory/): also the whole schema of a separate
+#: memory file (``MEMORY_DB_PATH``). ``memory_state.generation`` counts inserts and deletes of
+#: memories, so a process can tell cheaply whether its vector index is still in step.
+MEMORY_MIGRATION = Migration("008_memory", """
+    CREATE TABLE memories (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        text          TEXT NOT NULL,
+        kind          TEXT NOT NULL DEFAULT 'fact',
+        profile       TEXT,
+        project       TEXT,
+        source        TEXT,
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL,
+        superseded_by INTEGER REFERENCES memories (id) ON DELETE SET NULL,
+        metadata      TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX memories_scope ON memories (profile, project);
+    CREATE INDEX memories_superseded_by ON memories (superseded_by);
+    CREATE TABLE memory_state (
+        id         INTEGER PRIMARY KEY CHECK (id = 1),
+        generation INTEGER NOT NULL
+    );
+    INSERT INTO memory_state (id, generation) VALUES (1, 0);
+    CREATE VIRTUAL TABLE memories_fts USING fts5(
+        text, content = 'memories', content_rowid = 'id',
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER memories_inserted AFTER INSERT ON memories BEGIN
+        INSERT INTO memories_fts (rowid, text) VALUES (new.id, new.text);
+        UPDATE memory_state SET generation = generation + 1;
+    END;
+    CREATE TRIGGER memories_deleted AFTER DELETE ON memories BEGIN
+        INSERT INTO memories_fts (memories_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        UPDATE memory_state SET generation = generation + 1;
+    END;
+    CREATE TRIGGER memories_text_changed AFTER UPDATE OF text ON memories BEGIN
+        INSERT INTO memories_fts (memories_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO memories_fts (rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TABLE task_run_events (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id         TEXT,
+        session_id     TEXT,
+        agent          TEXT,
+        tool_name      TEXT NOT NULL,
+        params_json    TEXT NOT NULL DEFAULT '{}',
+        result_preview TEXT,
+        success        INTEGER NOT NULL,
+        duration_ms    INTEGER,
+        created_at     TEXT NOT NULL
+    );
+    CREATE INDEX task_run_events_run ON task_run_events (run_id);
+    CREATE INDEX task_run_events_tool ON task_run_events (tool_name, created_at);
+    CREATE TABLE relations (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        subject    TEXT NOT NULL,
+        predicate  TEXT NOT NULL,
+        object     TEXT NOT NULL,
+        memory_id  INTEGER REFERENCES memories (id) ON DELETE CASCADE,
+        profile    TEXT,
+        project    TEXT,
+        source     TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX relations_subject ON relations (subject);
+    CREATE INDEX relations_object ON relations (object);
+    CREATE INDEX relations_memory ON relations (memory_id);
+""")
+
 MIGRATIONS: list[Migration] = [
     Migration("001_sessions", """
         CREATE TABLE sessions (
@@ -204,6 +273,7 @@ MIGRATIONS: list[Migration] = [
         );
         ALTER TABLE checkpoints ADD COLUMN state TEXT;
     """),
+    MEMORY_MIGRATION,
 ]
 
 
