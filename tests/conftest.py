@@ -60,6 +60,14 @@ def _trusted_projects(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOCO_TRUST_ALL", "1")
 
 
+@pytest.fixture(autouse=True)
+def _memory_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory is on by default, and its learning call after every run would take a reply from
+    tests that script exact sequences: the suite turns it off with MOCO_MEMORY (read from the
+    process environment too, so it holds for an ``env`` mapping); tests/memory turn it on."""
+    monkeypatch.setenv("MOCO_MEMORY", "off")
+
+
 @pytest.fixture
 def fixtures() -> Path:
     """``tests/fixtures``: copy what a test changes to ``tmp_path`` first."""

@@ -199,6 +199,27 @@ class AttemptDiscarded(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryRecalled(Event):
+    """Memories went into the context of the run's first model request, as ``text``."""
+
+    type: ClassVar[str] = "memory_recalled"
+    memory_ids: tuple[int, ...]
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryLearned(Event):
+    """What learning after the run kept: new memories, ones merged into existing memories,
+    ones that superseded an older memory, and entity relations."""
+
+    type: ClassVar[str] = "memory_learned"
+    added: int = 0
+    merged: int = 0
+    superseded: int = 0
+    relations: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Warning(Event):
     type: ClassVar[str] = "warning"
     message: str
