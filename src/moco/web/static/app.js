@@ -29,7 +29,8 @@
 //   .tab[data-tab=files|checkpoints|usage], #panel-close
 //   .msg-footer .copy-answer, .turn-tokens   under a finished answer
 //   #login (the token form: #login-token, #login-submit, #login-error); #toasts .toast
-//   #empty-state (a chat without messages); body.is-running, body.reconnecting
+//   #empty-state (a chat without messages); #scroll-down (shown when scrolled up);
+//   body.is-running, body.reconnecting, body.scrolled-up
 
 import { api, sessionPath, setupLogin, ApiError } from "./api.js";
 import { Conversation } from "./conversation.js";
@@ -378,6 +379,7 @@ async function start() {
   setupTheme();
   setupLogin();
   $("#compact").addEventListener("click", compact);
+  $("#scroll-down").addEventListener("click", () => conversation.scrollToBottom());
   try {
     await toolbar.load();
   } catch (error) {

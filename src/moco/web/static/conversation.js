@@ -23,7 +23,10 @@ export class Conversation {
     /** the session's uploads (GET …/uploads), to show stored attachments as on the live page */
     this.uploads = [];
     this.scroller = root.closest(".scroller") || root;
-    this.scroller.addEventListener("scroll", () => { this.stick = this.nearBottom(); }, { passive: true });
+    this.scroller.addEventListener("scroll", () => {
+      this.stick = this.nearBottom();
+      document.body.classList.toggle("scrolled-up", !this.stick);
+    }, { passive: true });
   }
 
   clear() {
@@ -207,6 +210,7 @@ export class Conversation {
   scrollToBottom() {
     this.scroller.scrollTop = this.scroller.scrollHeight;
     this.stick = true;
+    document.body.classList.remove("scrolled-up");
   }
 
   note(run, text, kind = "info") {
