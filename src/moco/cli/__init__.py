@@ -18,6 +18,7 @@ from moco.cli import trust as trust_commands
 from moco.cli import ui as ui_commands
 from moco.cli.checkpoints import checkpoints_app
 from moco.cli.mcp import mcp_app
+from moco.cli.memory import memory_app
 from moco.cli.sandbox import sandbox_app
 from moco.cli.sessions import sessions_app
 from moco.cli.skills import skills_app
@@ -42,6 +43,7 @@ app.add_typer(skills_app, name="skills")
 app.add_typer(mcp_app, name="mcp")
 app.add_typer(checkpoints_app, name="checkpoints")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(memory_app, name="memory")
 
 
 @app.command()
