@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from moco.config import ProviderSettings, load_environment, resolve_provider, split_provider_spec
+from moco.core.run_memory import RunMemory, RunMemorySetup
 from moco.core.run_safety import RunSafety
 from moco.core.team_config import TeamConfig
 from moco.errors import ConfigError, GuardrailBlocked, MaxTurnsExceeded, MocoError
@@ -56,7 +57,7 @@ _CLAUDE_ALIASES = {
 }
 
 
-class Orchestrator(RunSafety):
+class Orchestrator(RunSafety, RunMemorySetup):
     """Runs tasks with a profile's agents.
 
     >>> Orchestrator(profile="default", provider="zai/glm-4.7").run_sync("Say hi")  # doctest: +SKIP
@@ -95,6 +96,7 @@ class Orchestrator(RunSafety):
         sandbox_image: str | None = None,
         renderer: EventSink | None = None,
         trust_project: bool | None = None,
+        memory: RunMemory | bool | None = None,
     ) -> None:
         self.working_dir = Path(working_dir or os.getcwd()).expanduser().resolve()
         if not self.working_dir.is_dir():
@@ -145,6 +147,7 @@ class Orchestrator(RunSafety):
         self._providers: dict[ProviderSettings, Provider] = {}
         self._providers_loop: asyncio.AbstractEventLoop | None = None
         self._skills: SkillRegistry | None = None
+        self._setup_memory(memory)  # None: profile.yaml memory: and MOCO_MEMORY decide
 
     # -- sessions -----------------------------------------------------------------------------
     @property
@@ -189,6 +192,7 @@ class Orchestrator(RunSafety):
         container, self._container = self._container, None
         if container is not None:
             await container.aclose()
+        await self.close_memory()
 
     def provider_for(self, settings: ProviderSettings) -> Provider:
         """The provider client for ``settings``, shared by every agent on the same endpoint and
@@ -262,7 +266,8 @@ class Orchestrator(RunSafety):
         messages = [*history, Message.user(task)]
         completed = False
         try:
-            async for event in runtime.run(messages, task=task):
+            events = runtime.run(messages, task=task)  # recall before it, learning after
+            async for event in self.with_memory(events, runtime, messages, task):
                 event = self.redactor.redact_obj(event)
                 if recorder is not None:
                     recorder.handle(event)
@@ -463,6 +468,7 @@ class Orchestrator(RunSafety):
             from moco.tools.builtin import BASE_TOOLS, NAMED_TOOLS
 
             tools.extend((*BASE_TOOLS, *NAMED_TOOLS))  # NAMED_TOOLS: when named (selection)
+            tools.extend(self.memory_tools())
         if self.skills.names:
             from moco.skills.tools import SKILL_TOOLS
             from moco.tools.base import get_tool

@@ -46,6 +46,7 @@ def moco_tool_names(include_base_tools: bool) -> set[str]:
         names |= tool_names(builtin.BASE_TOOLS)
         # the tools offered only to agents that name them (the process tools), where present
         names |= tool_names(getattr(builtin, "NAMED_TOOLS", ()))
+        names |= tool_names(getattr(builtin, "MEMORY_TOOLS", ()))  # when memory is on
     return names
 
 

@@ -4,6 +4,8 @@
 :data:`NAMED_TOOLS` (the background process tools) only to agents whose ``tools`` names them
 (``start_background``, not ``*``): the first request of every run carries the schemas of
 the offered tools, and those of the process tools would put it over its size budget.
+:data:`MEMORY_TOOLS` join the base tools when memory is on for the profile (the learning
+memory offers them: :mod:`moco.memory`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from moco.tools.filesystem import (
     write_file,
 )
 from moco.tools.git import create_pr, git_commit, git_diff, git_status
+from moco.tools.memory import memory_save, memory_search
 from moco.tools.process import PROCESS_TOOLS
 from moco.tools.search import grep, ripgrep
 from moco.tools.shell import execute_bash
@@ -66,6 +69,8 @@ BASE_TOOLS: tuple[Tool, ...] = tuple(
 #: offered only to agents that name them in ``tools`` (see the module docstring)
 NAMED_TOOLS: tuple[Tool, ...] = tuple(_built(function) for function in PROCESS_TOOLS)
 NAMED_TOOL_NAMES = frozenset(name for t in NAMED_TOOLS for name in (t.name, *t.aliases))
+#: offered when memory is on (see the module docstring)
+MEMORY_TOOLS: tuple[Tool, ...] = (_built(memory_search), _built(memory_save))
 
 
 def base_registry() -> ToolRegistry:

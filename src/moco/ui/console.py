@@ -25,6 +25,8 @@ from moco.events import (
     ContextCompressed,
     Error,
     Event,
+    MemoryLearned,
+    MemoryRecalled,
     MessageCompleted,
     RunFinished,
     TextDelta,
@@ -119,6 +121,8 @@ class ConsoleRenderer:
             self._note(self._dim(f"context compressed: {event.removed_messages} messages "
                                  f"summarized (~{event.tokens_before} → ~{event.tokens_after} "
                                  "tokens)"))
+        elif isinstance(event, MemoryRecalled | MemoryLearned):
+            self._note(self._dim(memory_note(event)))
         elif isinstance(event, UsageReported) and self.verbose:
             self._note(self._dim(f"  tokens {event.input_tokens} in / {event.output_tokens} out"))
         elif isinstance(event, Warning):
@@ -264,3 +268,13 @@ class JsonRenderer:
     def handle(self, event: Event) -> None:
         self.out.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
         self.out.flush()
+
+
+def memory_note(event: MemoryRecalled | MemoryLearned) -> str:
+    """One line on what the learning memory did."""
+    if isinstance(event, MemoryRecalled):
+        return f"memory: {len(event.memory_ids)} recalled"
+    done = [f"{n} {what}" for n, what in ((event.added, "new"), (event.merged, "merged"),
+                                         (event.superseded, "superseding"),
+                                         (event.relations, "relations")) if n]
+    return "memory: learned " + ", ".join(done)
