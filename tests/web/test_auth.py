@@ -86,3 +86,15 @@ def test_cors_stays_closed_and_the_page_sends_its_security_headers(
         policy = page.headers["content-security-policy"]
         assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
         assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_page_is_sent_compressed_and_the_stream_is_not(ui_server: UIServer) -> None:
+    with raw(ui_server, headers={"accept-encoding": "gzip"}) as client:
+        script = client.get("/static/app.js")
+        assert script.status_code == 200 and script.headers["content-encoding"] == "gzip"
+    with ui_server.client() as client:
+        session = client.post("/api/sessions", json={}).json()
+        with client.stream("GET", f"/api/sessions/{session['id']}/events",
+                           headers={"accept-encoding": "gzip"}) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            assert "content-encoding" not in stream.headers

@@ -136,6 +136,8 @@ async def send_message(session_id: str, body: NewMessage, service: Service) -> d
     live = service.live(session_id)
     if not body.text.strip():
         raise ConfigError("the message is empty")
+    if not service.record(live.session_id).title:  # as a run from the CLI is titled
+        service.sessions.set_title(live.session_id, " ".join(body.text.split())[:80])
     uploads = service.uploads.require(live.session_id, body.attachments)
     task = service.uploads.task_with_attachments(live.session_id, body.text, uploads)
     first = live.start_turn(body.text, [u.to_dict() for u in uploads], task_text=task)
