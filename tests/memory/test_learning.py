@@ -7,7 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from moco.core.orchestrator import Orchestrator
+from moco.errors import MocoError
 from moco.events import Event, MemoryLearned, MemoryRecalled, Warning
 from moco.storage.db import open_database
 from moco.testing import Reply
@@ -175,3 +178,42 @@ def test_the_memory_setting_of_the_orchestrator(scripted_anthropic: ScriptedAnth
     scripted_anthropic.add(Reply.say("Noted."))
     run(scripted_anthropic, project, "Ask Tanaka-san about expense reports.", memory=False)
     assert len(scripted_anthropic.requests) == 1
+
+
+def test_a_failed_run_is_not_learned_from(scripted_anthropic: ScriptedAnthropicServer,
+                                          project: Path) -> None:
+    scripted_anthropic.add(Reply.error(400, "context too long"))
+    sink = Events()
+    env = {"ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": scripted_anthropic.base_url,
+           "MOCO_HOME": os.environ["MOCO_HOME"]}
+    orchestrator = Orchestrator(provider="anthropic", working_dir=project, env=env,
+                                renderer=sink)
+    with pytest.raises(MocoError, match="context too long"):
+        orchestrator.run_sync("Ask Tanaka-san about expense reports.")
+    assert len(scripted_anthropic.requests) == 1 and sink.of(MemoryLearned) == []
+
+
+def test_the_learning_model_is_the_profiles(scripted_anthropic: ScriptedAnthropicServer,
+                                            project: Path, tmp_path: Path) -> None:
+    scripted_anthropic.add(Reply.say("Noted."), learned(TANAKA))
+    run(scripted_anthropic, project, "Ask Tanaka-san about expense reports.",
+        profile=profile(tmp_path, "memory:\n  model: claude-haiku-5-5\n"))
+    agent, learning = (request.body["model"] for request in scripted_anthropic.requests)
+    assert agent != learning and learning == "claude-haiku-5-5"
+
+
+def test_a_session_does_not_recall_what_it_learned_itself(
+        scripted_anthropic: ScriptedAnthropicServer, project: Path) -> None:
+    scripted_anthropic.add(Reply.say("Noted."), learned(TANAKA),
+                           Reply.say("Tanaka-san, as you said."), NOTHING)
+    env = {"ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": scripted_anthropic.base_url,
+           "MOCO_HOME": os.environ["MOCO_HOME"]}
+    sink = Events()
+    orchestrator = Orchestrator(provider="anthropic", working_dir=project, env=env,
+                                renderer=sink)
+    session = orchestrator.create_session()
+    orchestrator.run_sync("Ask Tanaka-san about expense reports.", session_id=session)
+    orchestrator.run_sync("Who should I ask about expense reports?", session_id=session)
+    # the history holds the first turn: recalling it again would only cost tokens
+    assert sink.of(MemoryRecalled) == []
+    assert memories()[0]["source"] == f"session:{session}"

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from moco.memory.journal import relations_graph
 from moco.memory.settings import MemorySettings, memory_settings
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from moco.memory.learning import LearningMemory
     from moco.profiles import Profile
 
-__all__ = ["MemorySettings", "memory_settings", "open_memory"]
+__all__ = ["MemorySettings", "memory_settings", "open_memory", "relations_graph"]
 
 
 def open_memory(profile: Profile, env: Mapping[str, str], working_dir: Path,
