@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from moco.errors import ToolError
 from moco.storage.code_index import INDEX_DIR, CodeIndex, fts_query, fuse, index_folder
+from moco.testing.embeddings import fake_embedding
 from moco.testing.openai_server import ScriptedOpenAIServer
 from moco.testing.script import Reply
 from moco.tools import codebase
@@ -196,7 +198,7 @@ async def test_hybrid_search_finds_by_meaning_through_the_scripted_server(
     assert CodeIndex.open(repo).keyword_search(query) == []
     embedded = [text for request in scripted_openai.embedding_requests
                 for text in request.body["input"]]
-    assert embedded[-1] == query and len(embedded) > 5  # every chunk, then the query
+    assert embedded[0] == query and len(embedded) > 5  # the query, then every chunk
     vectors = index_folder(moco_home, repo) / "vectors"
     (name,) = [p.name for p in vectors.iterdir()]  # one FAISS file, named by the embedder
     assert name.startswith("openai_text-embedding-3-small-") and name.endswith(".faiss")
@@ -206,7 +208,7 @@ async def test_hybrid_search_finds_by_meaning_through_the_scripted_server(
     await run(codebase_search, query=query)
     again = [text for request in scripted_openai.embedding_requests
              for text in request.body["input"]]
-    assert len(again) == 2 and "quarter" in again[0] and again[1] == query
+    assert len(again) == 2 and again[0] == query and "quarter" in again[1]
 
 
 async def test_keyword_only_without_an_embedder_and_when_embeddings_fail(
@@ -299,3 +301,51 @@ async def test_a_cancelled_run_stops_the_indexing(
     ctx.cancelled.set()
     with pytest.raises(ToolError, match=r"^codebase search cancelled$"):
         await run(codebase_search, query="token")
+
+
+class CountingEmbedder:
+    """A tiny in-test embedder: fake_embedding vectors, every call's size recorded."""
+
+    def __init__(self, name: str = "test/counting", dim: int = 16) -> None:
+        self.name, self.dim = name, dim
+        self.calls: list[int] = []
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.calls.append(len(texts))
+        return [fake_embedding(text, self.dim) for text in texts]
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_vectors_follow_the_chunks_in_batches_and_across_a_model_change(
+    workdir: Path,
+) -> None:
+    for number in range(45):
+        (workdir / f"m{number}.py").write_text(
+            "".join(f"def f{number}_{i}():\n    return {i}\n\n\n" for i in range(10)))
+    index = CodeIndex.open(workdir)
+    index.update(list_files(workdir))
+    embedder = CountingEmbedder()
+    assert await index.embed_missing(embedder) == 450  # 4 requests at once, then 1
+    assert embedder.calls == [96, 96, 96, 96, 66]
+    assert await index.embed_missing(embedder) == 0  # nothing missing: no call
+    vectors = index._vector_file(embedder.name)
+    assert len(vectors.ids()) == 450 and vectors.path.is_file()
+
+    (workdir / "m0.py").unlink()
+    index.update(list_files(workdir))
+    assert await index.embed_missing(embedder) == 0
+    assert len(vectors.ids()) == 440 == index.counts()["vectors:test/counting"]
+
+    wider = CountingEmbedder(dim=32)  # the same name, another dimension: starts over
+    hits = await index.search("f3_4", k=1, embedder=wider)
+    assert wider.calls == [1, 96, 96, 96, 96, 56] and vectors.dim == 32
+    assert (hits[0].path, hits[0].symbol, hits[0].via) == ("m3.py", "f3_4", "hybrid")
+    index.close()
+
+    again = CodeIndex.open(workdir)  # another process: the saved files, nothing re-embedded
+    reader = CountingEmbedder(dim=32)
+    assert (await again.search("f3_4", k=1, embedder=reader))[0].symbol == "f3_4"
+    assert reader.calls == [1]
+    again.close()

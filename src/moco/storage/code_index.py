@@ -16,7 +16,8 @@ Incremental
     the old ones (the FTS rows follow by trigger, vectors by cascade and reconciliation).
     Files no longer listed leave the index. Binary files (a NUL byte), files over
     :data:`MAX_FILE_BYTES` and lock/minified/media files are recorded without chunks. Chunks
-    without a vector for the embedder in use are embedded on the next search.
+    without a vector for the embedder in use are embedded on the next search; a query vector
+    of another length than the stored ones (a new model under the same name) starts over.
 
 Writers are serialised by an ``flock`` on ``lock`` in the index folder (chats, background
 tasks and parallel agents may search the same folder at once).
@@ -54,6 +55,8 @@ RACY_NS = 2_000_000_000
 #: how much of a chunk an embedder sees (tokens are money; the start says what it is)
 EMBED_CHARS = 2_000
 EMBED_BATCH = 96
+#: requests in flight at once while a large tree is embedded the first time
+EMBED_PARALLEL = 4
 #: how many candidates each ranking gives the fusion
 CANDIDATES = 50
 RRF_K = 60
@@ -283,30 +286,46 @@ class CodeIndex:
             self._vectors[name] = VectorFile(self.folder / "vectors" / f"{slug}-{digest}.faiss")
         return self._vectors[name]
 
-    async def embed_missing(self, embedder: Embedder, *,
+    async def embed_missing(self, embedder: Embedder, *, dim: int | None = None,
                             cancelled: Callable[[], bool] | None = None) -> int:
-        """Embed the chunks that have no vector for ``embedder`` yet; returns how many."""
+        """Embed the chunks that have no vector for ``embedder`` yet; returns how many. With
+        ``dim`` (the length of a vector it just gave) other than the stored one, the model
+        changed under the same name: every chunk is embedded again."""
         name, vectors = embedder.name, self._vector_file(embedder.name)
         done = 0
         async with self._alocked():
+            if dim is not None and vectors.dim not in (None, dim):
+                await asyncio.to_thread(self._forget_vectors, name, vectors)
             missing = await asyncio.to_thread(self._reconcile, name, vectors)
+            step = EMBED_BATCH * EMBED_PARALLEL
             try:
-                for first in range(0, len(missing), EMBED_BATCH):
+                for first in range(0, len(missing), step):
                     if cancelled is not None and cancelled():
                         raise Cancelled("codebase index embedding cancelled")
-                    batch = missing[first : first + EMBED_BATCH]
-                    found = await embedder.embed([text for _, text in batch])
+                    group = missing[first : first + step]
+                    found = await asyncio.gather(*(
+                        embedder.embed([text for _, text in group[at : at + EMBED_BATCH]])
+                        for at in range(0, len(group), EMBED_BATCH)))
                     await asyncio.to_thread(self._add_vectors, name, vectors,
-                                            [chunk_id for chunk_id, _ in batch], found)
-                    done += len(batch)
+                                            [chunk_id for chunk_id, _ in group],
+                                            [vector for part in found for vector in part])
+                    done += len(group)
             finally:
                 if done:
                     await asyncio.to_thread(vectors.save)
         return done
 
+    def _forget_vectors(self, name: str, vectors: VectorFile) -> None:
+        vectors.drop()
+        self.db.execute("DELETE FROM vectors WHERE embedder = ?", (name,))
+
     def _reconcile(self, name: str, vectors: VectorFile) -> list[tuple[int, str]]:
         """Make the FAISS file and the ``vectors`` rows agree (a crash or a deleted chunk
-        leaves them apart); returns ``(chunk id, text to embed)`` of the chunks to embed."""
+        leaves them apart); returns ``(chunk id, text to embed)`` of the chunks to embed.
+        When the counts of chunks, rows and vectors agree, nothing is read (every search)."""
+        rows_count = self._count_of("SELECT count(*) FROM vectors WHERE embedder = ?", name)
+        if rows_count == vectors.count() == self._count_of("SELECT count(*) FROM chunks"):
+            return []
         rows = {row[0] for row in self.db.query(
             "SELECT chunk_id FROM vectors WHERE embedder = ?", (name,))}
         held = vectors.ids()
@@ -327,10 +346,8 @@ class CodeIndex:
         if len(found) != len(ids):
             raise ProviderError(f"the embedder {name} returned {len(found)} vectors for "
                                 f"{len(ids)} texts")
-        dim = vectors.dim
-        if dim is not None and found and len(found[0]) != dim:  # same name, another model
-            vectors.drop()
-            self.db.execute("DELETE FROM vectors WHERE embedder = ?", (name,))
+        if found and vectors.dim not in (None, len(found[0])):  # same name, another model
+            self._forget_vectors(name, vectors)
         try:
             vectors.add(ids, found)
         except ValueError as error:
@@ -354,11 +371,10 @@ class CodeIndex:
             (match, scope, scope, len(scope) + 1, f"{scope}/", limit))
         return [row[0] for row in rows]
 
-    async def vector_ranking(self, embedder: Embedder, query: str, path: str = "",
+    async def vector_ranking(self, name: str, vector: Sequence[float], path: str = "",
                              limit: int = CANDIDATES) -> list[int]:
-        """Chunk ids nearest in meaning to ``query`` (one embedding call), within ``path``."""
-        vectors = self._vector_file(embedder.name)
-        [vector] = await embedder.embed([query])
+        """Chunk ids nearest to ``vector`` among embedder ``name``'s, within ``path``."""
+        vectors = self._vector_file(name)
         scope = path.strip("/")
         found = await asyncio.to_thread(vectors.search, vector, limit * (20 if scope else 1))
         ids = [chunk_id for chunk_id, _ in found]
@@ -371,12 +387,16 @@ class CodeIndex:
         return self.hits(fuse({"keyword": self.keyword_ranking(query, path)}), k)
 
     async def search(self, query: str, *, k: int = 8, path: str = "",
-                     embedder: Embedder | None = None) -> list[CodeHit]:
-        """Hybrid search (keyword and vector rankings fused) with ``embedder``, keyword search
-        without; the index is not updated here (see :meth:`update`, :meth:`embed_missing`)."""
+                     embedder: Embedder | None = None,
+                     cancelled: Callable[[], bool] | None = None) -> list[CodeHit]:
+        """Hybrid search (keyword and vector rankings fused) with ``embedder`` — the query is
+        embedded, then the chunks that have no vector yet — keyword search without. The
+        files are not looked at here (see :meth:`update`)."""
         rankings = {"keyword": await asyncio.to_thread(self.keyword_ranking, query, path)}
         if embedder is not None:
-            rankings["vector"] = await self.vector_ranking(embedder, query, path)
+            [vector] = await embedder.embed([query])
+            await self.embed_missing(embedder, dim=len(vector), cancelled=cancelled)
+            rankings["vector"] = await self.vector_ranking(embedder.name, vector, path)
         return await asyncio.to_thread(self.hits, fuse(rankings), k)
 
     def hits(self, fused: list[tuple[int, float, str]], k: int) -> list[CodeHit]:
@@ -401,14 +421,14 @@ class CodeIndex:
 
     def counts(self) -> dict[str, int]:
         """How many files, chunks and vectors (per embedder name) the index holds."""
-        found = {"files": self._count("SELECT count(*) FROM files"),
-                 "chunks": self._count("SELECT count(*) FROM chunks")}
+        found = {"files": self._count_of("SELECT count(*) FROM files"),
+                 "chunks": self._count_of("SELECT count(*) FROM chunks")}
         for row in self.db.query("SELECT embedder, count(*) FROM vectors GROUP BY embedder"):
             found[f"vectors:{row[0]}"] = int(row[1])
         return found
 
-    def _count(self, sql: str) -> int:
-        row = self.db.query_one(sql)
+    def _count_of(self, sql: str, *params: object) -> int:
+        row = self.db.query_one(sql, params)
         return 0 if row is None else int(row[0])
 
 

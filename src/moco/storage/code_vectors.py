@@ -24,6 +24,8 @@ class VectorFile:
         self.path = path
         self._index: Any = None
         self._stamp: int | None = None
+        #: changed in memory since it was saved (the writer's copy wins over the file)
+        self._dirty = False
 
     @property
     def dim(self) -> int | None:
@@ -31,7 +33,10 @@ class VectorFile:
         return None if self._index is None else int(self._index.d)
 
     def refresh(self) -> None:
-        """Load the file when it changed since it was read (or drop it when it is gone)."""
+        """Load the file when it changed since it was read (or drop it when it is gone),
+        unless this copy has changes not saved yet."""
+        if self._dirty:
+            return
         try:
             stamp = self.path.stat().st_mtime_ns
         except FileNotFoundError:
@@ -40,6 +45,10 @@ class VectorFile:
         if stamp != self._stamp:
             self._index = faiss.read_index(str(self.path))
             self._stamp = stamp
+
+    def count(self) -> int:
+        self.refresh()
+        return 0 if self._index is None else int(self._index.ntotal)
 
     def ids(self) -> set[int]:
         self.refresh()
@@ -55,11 +64,13 @@ class VectorFile:
         if self._index is None or self._index.d != matrix.shape[1]:
             self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(matrix.shape[1]))
         self._index.add_with_ids(matrix, np.asarray(ids, dtype=np.int64))
+        self._dirty = True
 
     def remove(self, ids: Sequence[int]) -> None:
         self.refresh()
         if self._index is not None and ids:
             self._index.remove_ids(np.asarray(sorted(ids), dtype=np.int64))
+            self._dirty = True
 
     def save(self) -> None:
         if self._index is None:
@@ -69,10 +80,11 @@ class VectorFile:
         faiss.write_index(self._index, str(partial))
         os.replace(partial, self.path)
         self._stamp = self.path.stat().st_mtime_ns
+        self._dirty = False
 
     def drop(self) -> None:
         """Forget every vector (the embedder's dimension changed)."""
-        self._index, self._stamp = None, None
+        self._index, self._stamp, self._dirty = None, None, False
         self.path.unlink(missing_ok=True)
 
     def search(self, vector: Sequence[float], count: int) -> list[tuple[int, float]]:

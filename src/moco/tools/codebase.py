@@ -109,8 +109,8 @@ async def _search(ctx: ToolContext, index: CodeIndex, env: Mapping[str, str], qu
             embedder = resolve_embedder(env)
             owned = embedder is not None
         if embedder is not None:
-            await index.embed_missing(embedder, cancelled=lambda: ctx.is_cancelled)
-            return await index.search(query, k=k, path=scope, embedder=embedder), ""
+            return await index.search(query, k=k, path=scope, embedder=embedder,
+                                      cancelled=lambda: ctx.is_cancelled), ""
     except (ProviderError, ConfigError) as error:
         said = str(error).splitlines()[0] if str(error) else type(error).__name__
         hits = await asyncio.to_thread(index.keyword_search, query, k=k, path=scope)
