@@ -3,6 +3,7 @@ closer) and keywords; the relevance bar keeps unrelated questions free of memori
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -73,3 +74,18 @@ def test_the_similarity_bar_is_the_profiles(scripted_openai: ScriptedOpenAIServe
     assert run(scripted_openai, project, "Expensing and reporting?", profile=folder).found == []
     found = run(scripted_openai, project, "go to reporting", profile=folder).found
     assert len(found) == 1
+
+
+def test_gemini_learns_and_recalls_with_its_embeddings(scripted_gemini: Any,
+                                                       project: Path) -> None:
+    scripted_gemini.add(Reply.say("Noted."), learned(FACT), Reply.say("Tanaka-san."), NOTHING)
+    env = {"GEMINI_API_KEY": "g", "GEMINI_BASE_URL": scripted_gemini.base_url,
+           "MOCO_HOME": os.environ["MOCO_HOME"]}
+    sinks = []
+    for task in ("Send expense reports to Tanaka-san.", "Who gets the expense reports?"):
+        sinks.append(Recalled())
+        Orchestrator(provider="gemini", working_dir=project, env=env,
+                     renderer=sinks[-1]).run_sync(task)
+    assert sinks[0].found == [] and len(sinks[1].found) == 1
+    assert scripted_gemini.embedding_requests
+    assert FACT in json.dumps(scripted_gemini.requests[2].body)
