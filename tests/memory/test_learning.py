@@ -217,3 +217,19 @@ def test_a_session_does_not_recall_what_it_learned_itself(
     # the history holds the first turn: recalling it again would only cost tokens
     assert sink.of(MemoryRecalled) == []
     assert memories()[0]["source"] == f"session:{session}"
+
+
+def test_a_later_turn_may_contradict_what_the_session_learned(
+        scripted_anthropic: ScriptedAnthropicServer, project: Path, tmp_path: Path) -> None:
+    suzuki = "Suzuki-san handles expense reports now."
+    scripted_anthropic.add(Reply.say("Noted."), learned(TANAKA),
+                           Reply.say("Understood."), learned(suzuki, replaces={suzuki: 1}))
+    env = {"ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": scripted_anthropic.base_url,
+           "MOCO_HOME": os.environ["MOCO_HOME"]}
+    orchestrator = Orchestrator(provider="anthropic", working_dir=project, env=env,
+                                profile=profile(tmp_path, "memory: {recall: false}\n"))
+    session = orchestrator.create_session()
+    orchestrator.run_sync("Ask Tanaka-san about expense reports.", session_id=session)
+    orchestrator.run_sync("No wait, expense reports go to Suzuki-san now.", session_id=session)
+    assert f"[1] {TANAKA}" in user_text(scripted_anthropic.requests[3].body)
+    assert [row["text"] for row in memories(include_superseded=False)] == [suzuki]

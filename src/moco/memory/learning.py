@@ -11,7 +11,9 @@
 - **learn** — after a completed root run that is not trivial, one model call on the run's
   provider (:mod:`moco.memory.extract`) names facts, preferences and procedures; each is
   merged into a near-duplicate (same words, or nearly the same vector), supersedes the memory
-  it contradicts (kept as history), or is added; relations go to ``relations``;
+  it contradicts (kept as history), or is added; relations go to ``relations``. The call is
+  shown every memory relevant to the task (this session's own included) as what a new one
+  may replace;
 - **journal** — every tool call of the run goes to ``task_run_events`` (:mod:`.journal`).
 
 Memory is never the reason a run fails: anything going wrong in it is a ``Warning`` event.
@@ -35,7 +37,7 @@ from moco.events import (
 )
 from moco.memory import extract
 from moco.memory.journal import ToolJournal, add_relations
-from moco.memory.relevance import normalized, overlap, relevant
+from moco.memory.relevance import content_words, normalized, overlap, relevant
 from moco.memory.settings import MemorySettings
 from moco.messages import Message, TextPart
 from moco.providers.base import ModelRequest
@@ -105,17 +107,20 @@ class LearningMemory:
     # -- the run ----------------------------------------------------------------------------
     async def around(self, events: AsyncIterator[Event], run: MemoryRun) -> AsyncIterator[Event]:
         ids = run.identity.fields()
-        known: list[MemoryHit] = []
+        known: list[MemoryHit] | None = None
         if self.settings.recall:
             try:
-                known = await self.recall(run.task, session_id=run.identity.session_id)
+                known = await self.recall(run.task)
             except Exception as error:  # optional: a failed recall is a warning, not the run's
                 yield Warning(**ids, message=f"memory recall failed: {_said(error)}")
-            if known:
-                text = recall_block(known)
+            # what this session learned is in its history already: not sent again
+            own = f"session:{run.identity.session_id}"
+            shown = [hit for hit in known or () if hit.record.source != own]
+            if shown:
+                text = recall_block(shown)
                 last = run.messages[-1]
                 run.messages[-1] = Message(last.role, [TextPart(text), *last.parts])
-                yield MemoryRecalled(**ids, memory_ids=tuple(h.record.id for h in known),
+                yield MemoryRecalled(**ids, memory_ids=tuple(h.record.id for h in shown),
                                      text=text)
         journal: ToolJournal | None = ToolJournal(self.store.db, run.redact)
         answer: str | None = None
@@ -134,20 +139,25 @@ class LearningMemory:
             async for event in self._learn(run, answer, known):
                 yield event
 
-    async def recall(self, query: str, *, session_id: str | None = None) -> list[MemoryHit]:
-        """The memories worth recalling for ``query`` (see the module docstring)."""
+    async def recall(self, query: str) -> list[MemoryHit]:
+        """The memories relevant to ``query`` (see the module docstring); a query without
+        a content word ("yes", "go on") costs no search."""
+        if not content_words(query):
+            return []
         hits = await self.store.search(query, k=self.settings.top_k, profile=self.profile,
                                        project=self.project)
-        if session_id is not None:
-            hits = [hit for hit in hits if hit.record.source != f"session:{session_id}"]
         return relevant(hits, query, min_similarity=self.settings.min_similarity)
 
     async def _learn(self, run: MemoryRun, answer: str,
-                     known: list[MemoryHit]) -> AsyncIterator[Event]:
+                     known: list[MemoryHit] | None) -> AsyncIterator[Event]:
+        """One learning call; ``known``: the memories relevant to the task (None: not
+        searched yet), offered to it as what a new memory may replace."""
         ids = run.identity.fields()
         if extract.is_trivial(run.task, answer):
             return
         try:
+            if known is None:
+                known = await self.recall(run.task)
             model = self.settings.model or run.model
             response = await run.provider.complete(ModelRequest(
                 model=model, system=extract.SYSTEM, max_tokens=LEARN_MAX_TOKENS,
