@@ -59,8 +59,10 @@ def test_run_creates_a_script_and_prints_the_answer(
     tool_result = scripted_openai.requests[2].body["messages"][-1]
     assert tool_result["role"] == "tool" and "Hello, World!" in tool_result["content"]
     first = scripted_openai.requests[0]
-    # 20 base tools (web and git joined the 14 of the seed) and the default prompt: ~11.9 kB
-    assert first.size < 12 * 1024, f"first request is {first.size} bytes"
+    # 21 base tools (web and git joined the 14 of the seed, then codebase_search: +440 bytes)
+    # and the default prompt: ~12.3 kB (memory is off in the suite: memory_search and
+    # memory_save add ~660 bytes more when it is on)
+    assert first.size < 12.5 * 1024, f"first request is {first.size} bytes"
     assert str(project) in first.body["messages"][0]["content"]
 
 

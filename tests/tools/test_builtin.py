@@ -38,7 +38,7 @@ def test_registry_holds_every_base_tool_and_resolves_aliases() -> None:
     assert set(registry.names) == {
         "read_file", "write_file", "edit_file", "list_dir", "tree", "file_info",
         "glob_search", "grep", "ripgrep", "find_definition", "find_references",
-        "execute_bash", "todowrite", "todoread", "web_fetch", "web_search",
+        "codebase_search", "execute_bash", "todowrite", "todoread", "web_fetch", "web_search",
         "git_status", "git_diff", "git_commit", "create_pr",
     }  # fmt: skip
     for alias, name in ALIASES.items():

@@ -15,6 +15,7 @@ from typing import Any
 
 from moco.tools.base import Tool, ToolRegistry, get_tool
 from moco.tools.code import find_definition, find_references
+from moco.tools.codebase import codebase_search
 from moco.tools.filesystem import (
     edit_file,
     file_info,
@@ -54,6 +55,7 @@ BASE_TOOLS: tuple[Tool, ...] = tuple(
         ripgrep,
         find_definition,
         find_references,
+        codebase_search,
         execute_bash,
         todowrite,
         todoread,
