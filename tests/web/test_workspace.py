@@ -163,3 +163,13 @@ def test_reference_data_lists_profiles_and_providers_without_keys(
         assert "sk-test" not in client.get("/api/providers").text
         info = client.get("/api/info").json()
         assert info["default_provider"] == "openai"
+
+
+def test_sessions_share_one_provider_client_per_endpoint(ui_server: UIServer) -> None:
+    ui_server.llm.add(Reply.say("a"), Reply.say("b"))
+    with ui_server.client() as client:
+        first, second = new_session(client), new_session(client)
+        turn(client, first["id"], "one")
+        turn(client, second["id"], "two")
+    # made by the first session's turn, used by the second's (0 if they kept their own)
+    assert len(ui_server.app.state.service.provider_pool) == 1

@@ -26,7 +26,8 @@ from moco.messages import Message
 from moco.profiles import AgentSpec
 from moco.profiles.prompt import default_variables, project_instructions, render_prompt
 from moco.providers.base import Provider
-from moco.providers.registry import PROVIDERS, LLMProvider, create_provider
+from moco.providers.pool import ProviderPool
+from moco.providers.registry import PROVIDERS, LLMProvider
 from moco.tools.base import Tool, ToolRegistry
 from moco.tools.selection import select_tools
 from moco.tools.shared_state import SharedState
@@ -97,6 +98,7 @@ class Orchestrator(RunSafety, RunMemorySetup):
         renderer: EventSink | None = None,
         trust_project: bool | None = None,
         memory: RunMemory | bool | None = None,
+        provider_pool: ProviderPool | None = None,
     ) -> None:
         self.working_dir = Path(working_dir or os.getcwd()).expanduser().resolve()
         if not self.working_dir.is_dir():
@@ -144,8 +146,8 @@ class Orchestrator(RunSafety, RunMemorySetup):
         self._container: DockerSandbox | None = None
         self._set_sandbox_image(sandbox_image)
         self._mcp_tools: list[Tool] = []
-        self._providers: dict[ProviderSettings, Provider] = {}
-        self._providers_loop: asyncio.AbstractEventLoop | None = None
+        self._owns_pool = provider_pool is None
+        self._pool = ProviderPool() if provider_pool is None else provider_pool
         self._skills: SkillRegistry | None = None
         self._setup_memory(memory)  # None: profile.yaml memory: and MOCO_MEMORY decide
 
@@ -183,9 +185,8 @@ class Orchestrator(RunSafety, RunMemorySetup):
         """Stop what the orchestrator started (provider connections, MCP servers, the
         session's background processes). It can be used again after."""
         await self.state.processes.stop_all()
-        providers, self._providers = self._providers, {}
-        for provider in providers.values():
-            await provider.aclose()
+        if self._owns_pool:  # a shared pool is closed by whoever made it
+            await self._pool.aclose()
         if self.mcp_client is not None:
             await self.mcp_client.aclose()
             self._mcp_tools = []
@@ -196,17 +197,9 @@ class Orchestrator(RunSafety, RunMemorySetup):
 
     def provider_for(self, settings: ProviderSettings) -> Provider:
         """The provider client for ``settings``, shared by every agent on the same endpoint and
-        kept between runs of one event loop (a client is bound to the loop it was made on)."""
-        loop = asyncio.get_running_loop()
-        if loop is not self._providers_loop:
-            self._providers, self._providers_loop = {}, loop
-        key = dataclasses.replace(settings, model="")
-        if key not in self._providers:
-            self._providers[key] = create_provider(
-                settings.adapter, name=settings.name, api_key=settings.api_key,
-                base_url=settings.base_url, key_var=settings.key_var,
-            )
-        return self._providers[key]
+        kept between runs of one event loop (and by other orchestrators given the same
+        ``provider_pool``)."""
+        return self._pool.get(settings)
 
     async def run(self, task: str, session_id: str | None = None) -> str:
         """Run ``task`` and return the final answer; raises the run's error if it failed."""

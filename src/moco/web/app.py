@@ -8,6 +8,7 @@ the environment ``moco ui`` prepared.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from moco.errors import ConfigError, MocoError
 from moco.web.auth import Access, AccessMiddleware, login_cookies
 
+log = logging.getLogger("moco.web")
 STATIC = Path(str(resources.files("moco.web") / "static"))
 #: ``moco ui -r``: the settings handed to the re-importing worker
 SETTINGS_VAR = "MOCO_UI_SETTINGS"
@@ -74,6 +76,12 @@ def create_app(options: Any, access: Access, *, development: bool = False) -> Fa
     @app.exception_handler(MocoError)
     async def moco_error(request: Request, error: MocoError) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=status_for(error))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return JSONResponse({"detail": f"internal error: {type(error).__name__}: {error}"},
+                            status_code=500)
 
     @app.get("/", include_in_schema=False)
     async def page(request: Request, token: str | None = None) -> Response:

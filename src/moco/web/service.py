@@ -20,6 +20,7 @@ from typing import Any
 from moco.config import load_environment, moco_home, resolve_provider
 from moco.core.orchestrator import Orchestrator
 from moco.errors import ConfigError
+from moco.providers.pool import ProviderPool
 from moco.storage.session_logger import SessionLogger, SessionRecord
 from moco.web.events import EventLog
 from moco.web.live import LiveSession, SessionBusy, WebApprover
@@ -64,6 +65,8 @@ class WebService:
         self._closing: set[asyncio.Task[None]] = set()
         #: every session's event log, kept while the server runs (followers hold on to it)
         self._logs: dict[str, EventLog] = {}
+        #: every session's orchestrator uses these clients: one per endpoint, not per session
+        self.provider_pool = ProviderPool()
 
     # -- orchestrators ------------------------------------------------------------------------
     def _orchestrator(self, approver: WebApprover, *, profile: str, provider: str | None,
@@ -78,6 +81,7 @@ class WebService:
             read_only=options.read_only, allow_outside=options.allow_outside,
             network=options.network, sandbox=options.sandbox,
             sandbox_image=options.sandbox_image, trust_project=options.trust_project,
+            provider_pool=self.provider_pool,
         )
 
     def _hold(self, live: LiveSession) -> LiveSession:
@@ -244,3 +248,4 @@ class WebService:
         held, self._live = list(self._live.values()), OrderedDict()
         for live in held:
             await live.aclose()
+        await self.provider_pool.aclose()
