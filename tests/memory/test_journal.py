@@ -73,6 +73,7 @@ def test_relations_are_stored_and_make_a_graph(scripted_anthropic: ScriptedAnthr
     assert isinstance(graph, networkx.DiGraph)
     assert graph["Tanaka-san"]["expense reports"]["predicate"] == "handles"
     assert set(graph.successors("Tanaka-san")) == {"expense reports", "finance"}
+    assert relations_graph(open_database(), profile="other").number_of_edges() == 0
 
 
 def test_relations_graph_without_networkx(monkeypatch: pytest.MonkeyPatch) -> None:

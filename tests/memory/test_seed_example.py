@@ -54,6 +54,9 @@ def test_the_second_run_knows_what_the_first_learned_openai(
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip() == "You should ask Tanaka-san."
     assert "memory: 1 recalled" in second.stderr
+    tools = scripted_openai.requests[0].body["tools"]
+    mine = [t for t in tools if t["function"]["name"] in ("memory_search", "memory_save")]
+    assert len(mine) == 2 and len(json.dumps(mine, separators=(",", ":"))) < 700  # bytes
     sent = last_user_text(scripted_openai.requests[2].body)
     assert FACT in sent and sent.endswith(SECOND)
     embedded = [json.dumps(r.body) for r in scripted_openai.embedding_requests]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from moco.core.run_memory import MemoryRun
 from moco.events import (
@@ -36,7 +36,7 @@ from moco.events import (
     root_finish,
 )
 from moco.memory import extract
-from moco.memory.journal import ToolJournal, add_relations
+from moco.memory.journal import ToolJournal, add_relations, relations_graph
 from moco.memory.relevance import content_words, normalized, overlap, relevant
 from moco.memory.settings import MemorySettings
 from moco.messages import Message, TextPart
@@ -98,6 +98,10 @@ class LearningMemory:
         from moco.tools.builtin import MEMORY_TOOLS
 
         return MEMORY_TOOLS
+
+    def relations_graph(self) -> Any:
+        """This profile's relations as a NetworkX ``DiGraph`` (see :func:`relations_graph`)."""
+        return relations_graph(self.store.db, profile=self.profile)
 
     async def aclose(self) -> None:
         """Close the embedder's client (it makes a new one when used again)."""
