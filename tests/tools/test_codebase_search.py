@@ -349,3 +349,18 @@ async def test_vectors_follow_the_chunks_in_batches_and_across_a_model_change(
     assert (await again.search("f3_4", k=1, embedder=reader))[0].symbol == "f3_4"
     assert reader.calls == [1]
     again.close()
+
+
+async def test_a_moco_home_inside_the_working_directory_is_not_indexed(
+    run: Runner, ctx: ToolContext, repo: Path
+) -> None:
+    home = repo / "home" / ".moco"  # e.g. moco started in the home folder
+    ctx.env = {"MOCO_HOME": str(home)}
+    await run(codebase_search, query="sign payload")
+    (home / "notes.md").write_text("# Zebrafish notes\n")
+    assert "home/" not in await run(codebase_search, query="zebrafish", k=30)
+    index = CodeIndex.open(repo, ctx.env)
+    assert index.folder.is_relative_to(home)
+    assert not [row[0] for row in index.db.query("SELECT path FROM files")
+                if row[0].startswith("home/")]
+    index.close()

@@ -43,6 +43,7 @@ from moco.config import ensure_private_dir, moco_home
 from moco.errors import Cancelled, ProviderError
 from moco.storage.db import Database, Migration
 from moco.tools.code_chunks import Chunk, chunk_file
+from moco.tools.code_files import within
 
 if TYPE_CHECKING:
     from moco.providers.embeddings import Embedder
@@ -430,11 +431,6 @@ class CodeIndex:
     def _count_of(self, sql: str, *params: object) -> int:
         row = self.db.query_one(sql, params)
         return 0 if row is None else int(row[0])
-
-
-def within(path: str, scope: str) -> bool:
-    """Whether ``path`` is ``scope`` or lies under it (every path is within ``""``)."""
-    return not scope or path == scope or path.startswith(f"{scope}/")
 
 
 def fuse(rankings: Mapping[str, Sequence[int]]) -> list[tuple[int, float, str]]:

@@ -38,6 +38,11 @@ def list_files(root: Path, env: Mapping[str, str] | None = None, *, under: str =
     return sorted({path for path in listed if not _in_noise_dir(path)})
 
 
+def within(path: str, scope: str) -> bool:
+    """Whether ``path`` is ``scope`` or lies under it (every path is within ``""``)."""
+    return not scope or path == scope or path.startswith(f"{scope}/")
+
+
 def _in_noise_dir(path: str) -> bool:
     parts = path.split("/")[:-1]
     return any(part in NOISE_DIRS or is_noise_dir(part) for part in parts)

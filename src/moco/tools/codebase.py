@@ -21,9 +21,10 @@ import textwrap
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from moco.config import moco_home
 from moco.errors import Cancelled, ConfigError, ProviderError, ToolError
 from moco.tools.base import tool
-from moco.tools.code_files import list_files
+from moco.tools.code_files import list_files, within
 from moco.tools.context import ToolContext
 from moco.tools.git import git_env
 
@@ -64,6 +65,7 @@ async def codebase_search(ctx: ToolContext, query: str, k: int = 8, path: str = 
             files = await asyncio.to_thread(list_files, ctx.working_dir, git_env(ctx),
                                             under=scope, limit=MAX_FILES)
             under = scope
+        files = _outside_home(ctx, env, files)
         if len(files) > MAX_FILES:
             raise ToolError(f"{'this path' if under else 'the working directory'} holds more "
                             f"than {MAX_FILES:,} files, too many to index: give path a folder")
@@ -84,6 +86,16 @@ def _scope(ctx: ToolContext, path: str) -> str:
     except ValueError:
         raise ToolError(f"{path} is outside the working directory; the index covers only "
                         "the working directory") from None
+
+
+def _outside_home(ctx: ToolContext, env: Mapping[str, str], files: list[str]) -> list[str]:
+    """``files`` without those of ``MOCO_HOME`` when it lies in the working directory (the
+    index would otherwise index itself, and the sessions)."""
+    try:
+        home = moco_home(env).resolve().relative_to(ctx.working_dir).as_posix()
+    except ValueError:
+        return files
+    return [name for name in files if not within(name, home)] if home != "." else files
 
 
 def _index_for(ctx: ToolContext, env: Mapping[str, str]) -> CodeIndex:
