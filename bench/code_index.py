@@ -1,7 +1,8 @@
 """The codebase index (``codebase_search``) on a synthetic 5,000-file git repository.
 
 The tree: 70 % Python modules (functions, classes with methods), 15 % Markdown with sections,
-15 % YAML; about 80 lines each. Timed, each including ``git ls-files``:
+15 % YAML; about 80 lines each, words drawn half from 22 common ones, half from 1,728 rare
+ones; the queries mix both kinds. Timed, each including ``git ls-files``:
 - the first index (every file read, chunked, written to SQLite/FTS5);
 - a re-index of the unchanged tree (target <= 2 s: nothing is read), and one after every
   file's modification time changed but not its content (all read and hashed, none chunked);
@@ -33,39 +34,55 @@ from moco.tools.code_files import list_files
 WORDS = ["parse", "token", "cache", "session", "record", "header", "payload", "render", "index",
          "vector", "stream", "commit", "branch", "retry", "backoff", "schema", "column",
          "encode", "decode", "signal", "worker", "queue"]
+SYLLABLES = ["ka", "lo", "mi", "ner", "tu", "vas", "pri", "zen", "dor", "qui", "bel", "tra"]
+#: 1,728 rarer words, so that posting lists are as uneven as in real code
+RARE = [a + b + c for a in SYLLABLES for b in SYLLABLES for c in SYLLABLES]
+
+
+def word(rng: random.Random) -> str:
+    """A word: half the time one of the 22 common ones, else a rare one."""
+    return rng.choice(WORDS) if rng.random() < 0.5 else rng.choice(RARE)
+
+
+def words(rng: random.Random, count: int) -> list[str]:
+    return [word(rng) for _ in range(count)]
+
+
 QUERIES = ["verify the token signature", "retry with backoff", "parse header payload",
            "render the session record", "encode schema column", "queue worker signal",
-           "cache index vector", "decode stream commit"]
+           "cache index vector", "decode stream commit", "kalomi nertu", "vaspri zendor",
+           "quibel trakalo", "minervas token", "pridorqui cache", "belzenka tutrami",
+           "lotuvas parse header", "dorbelmi render"]
 
 
 def python_module(rng: random.Random, number: int) -> str:
-    parts = [f'"""Module {number}: {" ".join(rng.sample(WORDS, 6))}."""\n\nimport os\n\n']
+    parts = [f'"""Module {number}: {" ".join(words(rng, 6))}."""\n\nimport os\n\n']
     for f in range(4):
-        a, b = rng.sample(WORDS, 2)
+        a, b = words(rng, 2)
         parts.append(f"\ndef {a}_{b}_{f}(value: str) -> str:\n"
                      f'    """{a.title()} the {b} of the value."""\n'
                      f"    result = value.strip()\n    if not result:\n        return ''\n"
                      f"    return result + {a!r}\n\n")
-    parts.append(f"\nclass {rng.choice(WORDS).title()}Store{number}:\n"
-                 f'    """Keeps {rng.choice(WORDS)} records."""\n\n')
+    parts.append(f"\nclass {word(rng).title()}Store{number}:\n"
+                 f'    """Keeps {word(rng)} records."""\n\n')
     for m in range(5):
-        a = rng.choice(WORDS)
+        a = word(rng)
         parts.append(f"    def {a}_{m}(self, key: str) -> None:\n"
-                     f'        """{a.title()} one {rng.choice(WORDS)}."""\n'
+                     f'        """{a.title()} one {word(rng)}."""\n'
                      f"        self.items[key] = {m}\n        os.sync()\n\n")
     return "".join(parts)
 
 
 def markdown_page(rng: random.Random, number: int) -> str:
-    sections = [f"# Page {number}\n\nAbout {' '.join(rng.sample(WORDS, 5))}.\n"]
+    sections = [f"# Page {number}\n\nAbout {' '.join(words(rng, 5))}.\n"]
     for s in range(6):
-        body = "\n".join(" ".join(rng.choices(WORDS, k=12)) for _ in range(10))
-        sections.append(f"\n## {rng.choice(WORDS).title()} {s}\n\n{body}\n")
+        body = "\n".join(" ".join(words(rng, 12)) for _ in range(10))
+        sections.append(f"\n## {word(rng).title()} {s}\n\n{body}\n")
     return "".join(sections)
 
 
 def yaml_file(rng: random.Random, _: int) -> str:
-    return "".join(f"{rng.choice(WORDS)}_{i}: {rng.randint(0, 999)}\n" for i in range(80))
+    return "".join(f"{word(rng)}_{i}: {rng.randint(0, 999)}\n" for i in range(80))
 
 
 def build_tree(root: Path, count: int) -> None:
