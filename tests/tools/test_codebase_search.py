@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -364,3 +365,22 @@ async def test_a_moco_home_inside_the_working_directory_is_not_indexed(
     assert not [row[0] for row in index.db.query("SELECT path FROM files")
                 if row[0].startswith("home/")]
     index.close()
+
+
+@pytest.mark.slow
+def test_moco_run_offers_the_tool_and_the_model_gets_path_line(
+    repo: Path, scripted_openai: ScriptedOpenAIServer, moco_home: Path
+) -> None:
+    scripted_openai.add(Reply.call("codebase_search", {"query": "verify token signature"}),
+                        Reply.say("It is TokenChecker.verify_token."))
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    env.update(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=scripted_openai.base_url,
+               MOCO_EMBEDDING_MODEL="openai/text-embedding-3-small")
+    done = subprocess.run([sys.executable, "-m", "moco", "run", "Where are tokens checked?"],
+                          env=env, cwd=repo, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = scripted_openai.requests[1].body["messages"][-1]
+    assert result["role"] == "tool"
+    assert result["content"].startswith("src/app/auth.py:18 TokenChecker.verify_token")
+    assert scripted_openai.embedding_requests  # hybrid: the run's environment named a model
+    assert index_folder(moco_home, repo).is_dir()
