@@ -11,7 +11,7 @@ import pytest
 
 from moco.core.orchestrator import Orchestrator
 from moco.errors import MocoError
-from moco.events import Event, MemoryLearned, MemoryRecalled, Warning
+from moco.events import Event, MemoryLearned, MemoryRecalled, RunFinished, Warning
 from moco.storage.db import open_database
 from moco.testing import Reply
 from moco.testing.anthropic_server import ScriptedAnthropicServer
@@ -64,6 +64,7 @@ def test_a_run_teaches_the_next_one(scripted_anthropic: ScriptedAnthropicServer,
     assert "Ask Tanaka-san about expense reports." in user_text(learn_request)
     assert "JSON" in str(learn_request["system"]) and "tools" not in learn_request
     assert [e.added for e in first.of(MemoryLearned)] == [1]
+    assert [e.type for e in first.events[-3:]] == ["usage", "memory_learned", "run_finished"]
     recalled = second.of(MemoryRecalled)
     assert len(recalled) == 1 and TANAKA in recalled[0].text
     sent = user_text(scripted_anthropic.requests[2].body)
@@ -141,7 +142,9 @@ def test_a_server_error_in_learning_does_not_fail_the_run(
         scripted_anthropic: ScriptedAnthropicServer, project: Path) -> None:
     scripted_anthropic.add(Reply.say("Noted."), Reply.error(400, "bad request"))
     events = run(scripted_anthropic, project, "Ask Tanaka-san about expense reports.")
-    assert events.events[-1].type == "warning" and "bad request" in events.events[-1].message
+    warning, finished = events.events[-2:]
+    assert isinstance(warning, Warning) and "bad request" in warning.message
+    assert isinstance(finished, RunFinished) and finished.status == "completed"
 
 
 def profile(tmp_path: Path, memory_yaml: str) -> Path:

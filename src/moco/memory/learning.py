@@ -17,6 +17,8 @@
 - **journal** — every tool call of the run goes to ``task_run_events`` (:mod:`.journal`).
 
 Memory is never the reason a run fails: anything going wrong in it is a ``Warning`` event.
+The root run's ``RunFinished`` stays its last event: it is held back while learning runs (the
+answer has been streamed and stored by then), so "finished" means finished.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from moco.events import (
     Event,
     MemoryLearned,
     MemoryRecalled,
+    RunFinished,
     UsageReported,
     Warning,
     root_finish,
@@ -127,7 +130,7 @@ class LearningMemory:
                 yield MemoryRecalled(**ids, memory_ids=tuple(h.record.id for h in shown),
                                      text=text)
         journal: ToolJournal | None = ToolJournal(self.store.db, run.redact)
-        answer: str | None = None
+        finished: RunFinished | None = None
         async for event in events:
             if journal is not None:
                 try:
@@ -135,13 +138,17 @@ class LearningMemory:
                 except sqlite3.Error as error:
                     journal = None
                     yield Warning(**ids, message=f"tool calls not logged: {error}")
-            finished = root_finish(event)
-            if finished is not None and finished.status == "completed":
-                answer = finished.output
+            done = root_finish(event)
+            if done is not None:
+                finished = done  # held back: the run's last event, after its learning
+                continue
             yield event
-        if answer is not None and self.settings.learn:
-            async for event in self._learn(run, answer, known):
+        if finished is None:
+            return
+        if finished.status == "completed" and self.settings.learn:
+            async for event in self._learn(run, finished.output, known):
                 yield event
+        yield finished
 
     async def recall(self, query: str) -> list[MemoryHit]:
         """The memories relevant to ``query`` (see the module docstring); a query without
