@@ -309,3 +309,22 @@ async def test_stats(moco_home: Path) -> None:
     assert stats["by_profile"] == {"default": 1, "(all profiles)": 5}
     assert stats["embedder"] is None and stats["indexes"] == []
     assert stats["database"] == str(moco_home / "moco.db")
+
+
+async def test_keyword_search_of_a_large_store_saves_common_words_for_last(
+    moco_home: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moco.storage import semantic_memory
+
+    monkeypatch.setattr(semantic_memory, "LARGE_STORE", 20)
+    monkeypatch.setattr(semantic_memory, "MIN_COMMON", 3)
+    memory = store(moco_home)
+    await memory.add_many([f"Team {i} reviews the roadmap on Mondays." for i in range(40)])
+    fact = (await memory.add("Ask Tanaka-san about the roadmap budget.")).id
+    hits = memory.keyword_search("Who owns the roadmap budget?", k=3)
+    assert hits[0].record.id == fact  # the selective word first
+    common_only = memory.keyword_search("roadmap reviews", k=3)
+    assert len(common_only) == 3 and fact not in {h.record.id for h in common_only}
+    fallback = memory.keyword_search("Tanaka-san's roadmap", k=5)  # rare word, then common
+    assert fallback[0].record.id == fact and len(fallback) == 5
+    assert memory.keyword_search("nothing matches zebra", k=5) == []

@@ -22,7 +22,7 @@ import json
 import logging
 import re
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,10 @@ KINDS = ("fact", "preference", "procedure", "note")
 RRF_K = 60
 _WORD = re.compile(r"\w+")
 _MAX_TERMS = 24
+#: from this many memories on, keyword search treats words most memories hold apart
+LARGE_STORE = 20_000
+#: a word in more memories than this (or than 0.5% of them) is common
+MIN_COMMON = 200
 _STOPWORDS = frozenset({
     "a", "about", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "been",
     "but", "by", "can", "could", "did", "do", "just", "no", "not", "only", "some", "very",
@@ -94,12 +98,18 @@ Vectors = list[list[float]]
 Ranking = list[tuple[int, float]]
 
 
-def match_expression(query: str) -> str:
-    """An FTS5 query for the words of ``query`` (any of them, stopwords left out unless the
-    query has nothing else); empty when it has no words."""
+def query_terms(query: str) -> list[str]:
+    """The words of ``query`` worth searching for: stopwords left out unless the query has
+    nothing else, each once, at most :data:`_MAX_TERMS`."""
     words = list(dict.fromkeys(_WORD.findall(query.casefold())))
-    content = [w for w in words if w not in _STOPWORDS] or words
-    return " OR ".join(f'"{word}"' for word in content[:_MAX_TERMS])
+    return ([w for w in words if w not in _STOPWORDS] or words)[:_MAX_TERMS]
+
+
+def match_expression(query: str | Sequence[str], operator: str = "OR") -> str:
+    """An FTS5 query for the words of ``query`` (any of them, or all with ``AND``), each
+    quoted so nothing in it is FTS5 syntax; empty when it has no words."""
+    terms = query_terms(query) if isinstance(query, str) else list(query)
+    return f" {operator} ".join(f'"{term}"' for term in terms)
 
 
 def _scope(profile: str | None, project: str | None, include_superseded: bool,
@@ -157,6 +167,7 @@ class SemanticMemory:
         self.last_error: str | None = None
         self._indexes: dict[int, VectorIndex] = {}
         self._lock: asyncio.Lock | None = None
+        self._count: tuple[int, int] | None = None
 
     @classmethod
     def open(cls, env: Mapping[str, str], embedder: Embedder | None = None) -> SemanticMemory:
@@ -305,7 +316,8 @@ class SemanticMemory:
                      ) -> Hits:
         """Hybrid search: the vector and the keyword rankings fused by reciprocal rank."""
         depth = max(4 * k, 20)
-        keyword = self._keyword_ranking(query, depth, profile, project, include_superseded)
+        keyword = self._keyword_ranking(query, depth, profile, project, include_superseded,
+                                        enough=k)
         vector: Ranking = []
         vectors = await self._embed([query]) if query.strip() else None
         if vectors is not None:
@@ -321,18 +333,58 @@ class SemanticMemory:
                 for i, score, via in fused if i in records]
 
     def _keyword_ranking(self, query: str, limit: int, profile: str | None,
-                         project: str | None, include_superseded: bool
-                         ) -> Ranking:
-        expression = match_expression(query)
-        if not expression or limit <= 0:
+                         project: str | None, include_superseded: bool,
+                         enough: int | None = None) -> Ranking:
+        """Up to ``limit`` ``(id, bm25)``, best first; the next, slower query of
+        :meth:`_expressions` is tried only while fewer than ``enough`` were found."""
+        terms = query_terms(query)
+        if not terms or limit <= 0:
             return []
         where, params = _scope(profile, project, include_superseded)
-        rows = self.db.query(
-            "SELECT m.id, bm25(memories_fts) AS rank FROM memories_fts"
-            " JOIN memories m ON m.id = memories_fts.rowid"
-            f" WHERE memories_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
-            [expression, *params, limit])
-        return [(row[0], -float(row[1])) for row in rows]
+        ranked: dict[int, float] = {}
+        for expression in self._expressions(terms):
+            rows = self.db.query(
+                "SELECT m.id, bm25(memories_fts) AS rank FROM memories_fts"
+                " JOIN memories m ON m.id = memories_fts.rowid"
+                f" WHERE memories_fts MATCH ? AND {where} ORDER BY rank LIMIT ?",
+                [expression, *params, limit])
+            for memory_id, rank in rows:
+                ranked.setdefault(memory_id, -float(rank))
+            if len(ranked) >= (enough or limit):
+                break
+        return list(ranked.items())[:limit]
+
+    def _expressions(self, terms: Sequence[str]) -> Iterator[str]:
+        """The FTS5 queries to try in turn, until enough memories are found. In a small
+        store, any of the terms. In a large one BM25 over every memory holding a common word
+        is slow, so: any of the selective terms, then all the terms together, and only then
+        any of the common ones."""
+        size = self._size()
+        if size < LARGE_STORE or len(terms) == 1:
+            yield match_expression(terms)
+            return
+        cap = max(MIN_COMMON, size // 200)
+        rare = [term for term in terms if self._documents_with(term, cap + 1) <= cap]
+        common = [term for term in terms if term not in rare]
+        if rare:
+            yield match_expression(rare)
+        if common:
+            yield match_expression(terms, "AND")
+            yield match_expression(common)
+
+    def _documents_with(self, term: str, cap: int) -> int:
+        row = self.db.query_one(
+            "SELECT COUNT(*) FROM (SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?"
+            " LIMIT ?)", (f'"{term}"', cap))
+        return int(row[0]) if row is not None else 0
+
+    def _size(self) -> int:
+        """How many memories there are (counted again only after a change)."""
+        generation = self._current_generation()
+        if self._count is None or self._count[0] != generation:
+            row = self.db.query_one("SELECT COUNT(*) FROM memories")
+            self._count = (generation, int(row[0]) if row is not None else 0)
+        return self._count[1]
 
     def _vector_ranking(self, index: VectorIndex, vector: Sequence[float], limit: int,
                         profile: str | None, project: str | None, include_superseded: bool
@@ -411,7 +463,8 @@ class SemanticMemory:
             self.last_error = str(error)
             log.warning("memory: embeddings failed, keyword search only: %s", error)
             return None
-        if not vectors or len(vectors) != len(texts) or not vectors[0]:
+        if (not vectors or len(vectors) != len(texts) or not vectors[0]
+                or any(len(vector) != len(vectors[0]) for vector in vectors)):
             self.last_error = f"{self.embedder.name} returned no usable vectors"
             return None
         self.last_error = None
