@@ -111,6 +111,13 @@ async def test_retries_are_bounded(scripted_openai: ScriptedOpenAIServer):
     assert len(scripted_openai.requests) == FAST.max_retries + 1
 
 
+async def test_a_call_can_ask_for_fewer_retries(scripted_openai: ScriptedOpenAIServer):
+    scripted_openai.add(Reply.error(500), Reply.error(500), Reply.say("late"))
+    with pytest.raises(ProviderError):
+        await provider_for(scripted_openai).complete(request(), max_retries=1)
+    assert len(scripted_openai.requests) == 2  # the policy alone would have tried 4 times
+
+
 @pytest.mark.parametrize("status", [400, 401, 403, 404])
 async def test_client_errors_are_not_retried(scripted_openai: ScriptedOpenAIServer, status: int):
     scripted_openai.add(Reply.error(status, "nope"), Reply.say("never"))

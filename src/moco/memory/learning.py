@@ -57,6 +57,8 @@ DUPLICATE_OVERLAP = 0.8
 HEADER = "Memory from earlier sessions (may be outdated; use only if relevant):"
 #: tokens the learning call may answer with
 LEARN_MAX_TOKENS = 800
+#: the run is over and its answer shown: a failing endpoint is not waited for as a turn is
+LEARN_RETRIES = 1
 
 
 @dataclass(slots=True)
@@ -173,7 +175,8 @@ class LearningMemory:
             response = await run.provider.complete(ModelRequest(
                 model=model, system=extract.SYSTEM, max_tokens=LEARN_MAX_TOKENS,
                 messages=[Message.user(extract.prompt(
-                    run.task, answer, [(h.record.id, h.record.text) for h in known]))]))
+                    run.task, answer, [(h.record.id, h.record.text) for h in known]))]),
+                max_retries=LEARN_RETRIES)
             if response.input_tokens or response.output_tokens:
                 yield UsageReported(**ids, input_tokens=response.input_tokens,
                                     output_tokens=response.output_tokens, model=model)

@@ -128,8 +128,12 @@ class Provider(ABC):
     def _stream_once(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
         """Stream one attempt. Raise :class:`ProviderError` (via :meth:`error_for`) on failure."""
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ProviderEvent]:
-        """Stream the response, retrying transient failures that happen before any output."""
+    async def stream(self, request: ModelRequest, *,
+                     max_retries: int | None = None) -> AsyncIterator[ProviderEvent]:
+        """Stream the response, retrying transient failures that happen before any output
+        (``max_retries`` times, default the provider's policy: an optional call such as
+        learning retries less than a turn the user waits for)."""
+        limit = self.retry.max_retries if max_retries is None else max_retries
         attempt = 0
         while True:
             produced = False
@@ -140,18 +144,19 @@ class Provider(ABC):
                 return
             except ProviderError as error:
                 attempt += 1
-                if not error.retryable or attempt > self.retry.max_retries:
+                if not error.retryable or attempt > limit:
                     raise
                 await asyncio.sleep(self.retry.delay(attempt, error.retry_after))
                 if produced:
                     yield StreamRestart(str(error))
 
-    async def complete(self, request: ModelRequest) -> ModelResponse:
+    async def complete(self, request: ModelRequest, *,
+                       max_retries: int | None = None) -> ModelResponse:
         """The stream collected into one assistant message."""
         texts: list[str] = []
         calls: list[ToolCallPart] = []
         response = ModelResponse(message=Message("assistant"))
-        async for event in self.stream(request):
+        async for event in self.stream(request, max_retries=max_retries):
             if isinstance(event, StreamRestart):
                 texts.clear()
                 calls.clear()
