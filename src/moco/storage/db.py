@@ -274,6 +274,37 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE checkpoints ADD COLUMN state TEXT;
     """),
     MEMORY_MIGRATION,
+    # background tasks (moco.tasks): one row per task, its events in order; ``worker`` is
+    # host:pid:start (storage/owner) and ``heartbeat_at`` tells a live worker from a dead one
+    Migration("009_tasks", """
+        CREATE TABLE tasks (
+            id               TEXT PRIMARY KEY,
+            session_id       TEXT,
+            task             TEXT NOT NULL,
+            options          TEXT NOT NULL DEFAULT '{}',
+            status           TEXT NOT NULL DEFAULT 'queued',
+            worker           TEXT,
+            heartbeat_at     TEXT,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            created_at       TEXT NOT NULL,
+            started_at       TEXT,
+            finished_at      TEXT,
+            input_tokens     INTEGER NOT NULL DEFAULT 0,
+            output_tokens    INTEGER NOT NULL DEFAULT 0,
+            error            TEXT,
+            backend          TEXT NOT NULL DEFAULT 'local'
+        );
+        CREATE INDEX tasks_created ON tasks (created_at);
+        CREATE INDEX tasks_status ON tasks (status, created_at);
+        CREATE TABLE task_events (
+            task_id    TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+            seq        INTEGER NOT NULL,
+            type       TEXT NOT NULL,
+            data       TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (task_id, seq)
+        );
+    """),
 ]
 
 
