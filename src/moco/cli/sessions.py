@@ -29,15 +29,26 @@ def list_sessions(
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many to show.")] = 30,
     here: Annotated[bool, typer.Option("--here", help="Only this folder's sessions.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    search: Annotated[str | None, typer.Option(
+        "--search", "-q", help="Only sessions whose name, title or messages hold these words.")
+    ] = None,
 ) -> None:
     """List sessions, most recent first."""
     logger = _logger()
-    records = logger.list_sessions(limit=limit, working_dir=Path.cwd() if here else None)
+    if search:
+        from moco.storage.session_search import search_sessions
+
+        records = search_sessions(logger, search, limit)
+        if here:
+            records = [r for r in records if r.working_dir == str(Path.cwd().resolve())]
+    else:
+        records = logger.list_sessions(limit=limit, working_dir=Path.cwd() if here else None)
     if json_output:
         typer.echo(json.dumps([r.to_dict() for r in records], indent=2, ensure_ascii=False))
         return
     if not records:
-        typer.echo("no sessions yet — start one with moco run or moco chat")
+        typer.echo(f"no session matches '{search}'" if search
+                   else "no sessions yet — start one with moco run or moco chat")
         return
     from rich.console import Console
     from rich.table import Table
