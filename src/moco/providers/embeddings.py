@@ -142,12 +142,14 @@ class OpenAIEmbedder(SDKEmbedder):
     async def _embed_batch(self, batch: list[str]) -> list[list[float]]:
         import openai
 
+        from moco.providers.openai_compat import openai_error_detail
+
         try:
             response = await self.client().embeddings.create(model=self.model, input=batch)
             ordered = sorted(response.data, key=lambda item: item.index)
             return [list(map(float, item.embedding)) for item in ordered]
         except openai.APIStatusError as error:
-            detail = _openai_detail(error)
+            detail = openai_error_detail(error)
             raise self.error(error.status_code, detail,
                              retry_after=retry_after_seconds(error.response.headers)) from None
         except (openai.APIConnectionError, openai.APITimeoutError) as error:
@@ -164,22 +166,9 @@ class GeminiEmbedder(SDKEmbedder):
     """``models.embed_content`` of ``google-genai`` (the Gemini Developer API)."""
 
     def _make_client(self) -> Any:
-        from google import genai
-        from google.genai import types
+        from moco.providers.gemini import gemini_client
 
-        from moco.providers.gemini import split_api_version
-
-        base_url, api_version = split_api_version(self.base_url)
-        return genai.Client(
-            api_key=self.api_key or "not-needed",
-            vertexai=False,
-            http_options=types.HttpOptions(
-                base_url=base_url,
-                api_version=api_version,
-                timeout=max(1, int(self.timeout * 1000)),  # milliseconds
-                retry_options=types.HttpRetryOptions(attempts=1),  # moco retries
-            ),
-        )
+        return gemini_client(self.api_key, self.base_url, self.timeout)
 
     async def _close_client(self, client: Any) -> None:
         await client.aio.aclose()
@@ -211,15 +200,6 @@ class GeminiEmbedder(SDKEmbedder):
         if status is None:
             return self.error(None, detail or str(error), unreadable=True)
         return self.error(status, detail, retry_after=retry_after)
-
-
-def _openai_detail(error: Any) -> str:
-    body = getattr(error, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-    return str(getattr(error, "message", "") or error)
 
 
 def create_embedder(settings: ProviderSettings, model: str) -> SDKEmbedder:

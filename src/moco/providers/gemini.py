@@ -42,6 +42,24 @@ _VERSION_SUFFIX = re.compile(r"^(?P<root>.*?)/?(?P<version>v\d+(?:(?:alpha|beta)
 _MAX_SIGNATURES = 4096
 
 
+
+def gemini_client(api_key: str | None, base_url: str | None, timeout: float) -> Any:
+    """A ``google-genai`` client on the Gemini Developer API that does not retry (moco does)."""
+    from google import genai
+    from google.genai import types
+
+    base_url, api_version = split_api_version(base_url)
+    return genai.Client(
+        api_key=api_key or "not-needed",
+        vertexai=False,
+        http_options=types.HttpOptions(
+            base_url=base_url,
+            api_version=api_version,
+            timeout=max(1, int(timeout * 1000)),  # milliseconds
+            retry_options=types.HttpRetryOptions(attempts=1),
+        ),
+    )
+
 class GeminiProvider(Provider):
     name = "gemini"
     key_var = "GEMINI_API_KEY"
@@ -51,20 +69,7 @@ class GeminiProvider(Provider):
         self._signatures: OrderedDict[str, bytes] = OrderedDict()
 
     def _make_client(self) -> Any:
-        from google import genai
-        from google.genai import types
-
-        base_url, api_version = split_api_version(self.base_url)
-        return genai.Client(
-            api_key=self.api_key or "not-needed",
-            vertexai=False,
-            http_options=types.HttpOptions(
-                base_url=base_url,
-                api_version=api_version,
-                timeout=max(1, int(self.timeout * 1000)),  # milliseconds
-                retry_options=types.HttpRetryOptions(attempts=1),  # moco retries
-            ),
-        )
+        return gemini_client(self.api_key, self.base_url, self.timeout)
 
     async def _close_client(self, client: Any) -> None:
         await client.aio.aclose()

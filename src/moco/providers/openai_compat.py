@@ -78,7 +78,7 @@ class OpenAICompatProvider(Provider):
                     yield event
         except openai.APIStatusError as error:
             raise self.error_for(
-                error.status_code, _error_detail(error),
+                error.status_code, openai_error_detail(error),
                 retry_after=retry_after_seconds(error.response.headers),
             ) from None
         except (openai.APIConnectionError, openai.APITimeoutError) as error:
@@ -156,7 +156,8 @@ def _user_content(message: Message) -> str | list[dict[str, Any]]:
     return content
 
 
-def _error_detail(error: Any) -> str:
+def openai_error_detail(error: Any) -> str:
+    """The server's own message in an ``openai`` SDK error."""
     body = getattr(error, "body", None)
     if isinstance(body, dict):
         inner = body.get("error", body)
