@@ -16,6 +16,8 @@ from typing import Any
 import faiss
 import numpy as np
 
+from moco.storage.memory_vectors import normalised
+
 
 class VectorFile:
     """The vectors of one embedder, in memory and in ``path``."""
@@ -59,7 +61,7 @@ class VectorFile:
     def add(self, ids: Sequence[int], vectors: Sequence[Sequence[float]]) -> None:
         if not ids:
             return
-        matrix = _normalised(vectors)
+        matrix = normalised(vectors)
         self.refresh()
         if self._index is None or self._index.d != matrix.shape[1]:
             self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(matrix.shape[1]))
@@ -92,17 +94,9 @@ class VectorFile:
         self.refresh()
         if self._index is None or self._index.ntotal == 0:
             return []
-        query = _normalised([vector])
+        query = normalised([vector])
         if query.shape[1] != self._index.d:
             return []
         scores, ids = self._index.search(query, min(count, int(self._index.ntotal)))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
-
-def _normalised(vectors: Sequence[Sequence[float]]) -> Any:
-    matrix = np.asarray(vectors, dtype=np.float32)
-    if matrix.ndim != 2 or matrix.shape[1] == 0:
-        raise ValueError("embeddings must be a non-empty list of equally long vectors")
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return np.ascontiguousarray(matrix / norms)
