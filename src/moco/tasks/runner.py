@@ -31,6 +31,7 @@ from moco.tasks.store import HEARTBEAT_INTERVAL_S, TaskRecord, TaskStore
 
 if TYPE_CHECKING:
     from moco.core.orchestrator import Orchestrator
+    from moco.providers.pool import ProviderPool
 
 #: run statuses (moco.events.RunStatus) as task statuses
 _TASK_STATUS = {"completed": "completed", "max_turns": "max_turns", "blocked": "blocked",
@@ -46,6 +47,14 @@ def run_task(task_id: str, env: Mapping[str, str] | None = None) -> str:
     ``MOCO_HOME`` and holds the provider keys. When the task is not queued (another worker
     claimed it, or it was cancelled first) nothing runs and its current status is returned.
     """
+    return asyncio.run(run_task_async(task_id, env))
+
+
+async def run_task_async(task_id: str, env: Mapping[str, str] | None = None, *,
+                         provider_pool: ProviderPool | None = None) -> str:
+    """:func:`run_task` on the running loop; a worker that runs many tasks on one loop
+    passes one ``provider_pool``, so each endpoint's client (and its TLS context) is made
+    once, not per task."""
     environment = dict(os.environ if env is None else env)
     store = TaskStore.open(environment)
     try:
@@ -53,7 +62,8 @@ def run_task(task_id: str, env: Mapping[str, str] | None = None) -> str:
         worker = current_owner()
         if not store.claim(record.id, worker):
             return store.get(record.id).status
-        return _TaskRun(store, store.get(record.id), worker, environment).run()
+        run = _TaskRun(store, store.get(record.id), worker, environment, provider_pool)
+        return await run.run()
     finally:
         store.db.close()
 
@@ -62,8 +72,9 @@ class _TaskRun:
     """One claimed task, from its ``task_started`` event to its ``finish``."""
 
     def __init__(self, store: TaskStore, record: TaskRecord, worker: str,
-                 env: dict[str, str]) -> None:
+                 env: dict[str, str], provider_pool: ProviderPool | None) -> None:
         self.store = store
+        self.provider_pool = provider_pool
         self.record = record
         self.worker = worker
         self.env = env
@@ -73,11 +84,11 @@ class _TaskRun:
         self.input_tokens = 0
         self.output_tokens = 0
 
-    def run(self) -> str:
+    async def run(self) -> str:
         self.emit({"type": "task_started", "task_id": self.record.id, "worker": self.worker,
                    "task": self.record.task, "backend": self.record.backend})
         try:
-            asyncio.run(self._execute())
+            await self._execute()
         except MocoError as error:  # options that cannot run: unknown profile, no key ...
             self.status, self.error = "failed", str(error)
             self.emit({"type": "error", "message": str(error), "kind": "config"})
@@ -101,7 +112,8 @@ class _TaskRun:
 
         options = TaskOptions.from_dict(self.record.options)
         orchestrator = Orchestrator(**options.orchestrator_kwargs(), env=self.env,
-                                    session_logger=SessionLogger(self.store.db))
+                                    session_logger=SessionLogger(self.store.db),
+                                    provider_pool=self.provider_pool)
         try:
             session_id = self._session(orchestrator, options)
             self.store.set_session(self.record.id, session_id)

@@ -13,16 +13,26 @@ from moco.errors import MocoError
 def drain() -> list[str]:
     """Run queued tasks until there are none; returns their final statuses (a task another
     worker claimed first is skipped)."""
-    from moco.tasks.runner import run_task
+    import asyncio
+
+    return asyncio.run(_drain())
+
+
+async def _drain() -> list[str]:
+    """The tasks one after another on one loop, sharing provider clients."""
+    from moco.providers.pool import ProviderPool
+    from moco.tasks.runner import run_task_async
     from moco.tasks.store import TaskStore
 
     store = TaskStore.open()
+    pool = ProviderPool()
     statuses: list[str] = []
     try:
         while (task_id := store.next_queued()) is not None:
-            statuses.append(run_task(task_id))
+            statuses.append(await run_task_async(task_id, provider_pool=pool))
     finally:
         store.db.close()
+        await pool.aclose()
     return statuses
 
 
