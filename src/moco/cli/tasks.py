@@ -183,6 +183,8 @@ def logs_command(
     record = store.get(task_id)
     renderer = LogRenderer()
     events = store.events(record.id)
+    if not events and record.status == "queued":
+        typer.echo(f"task {record.id} is queued: no worker has started it yet", err=True)
     text = renderer.render(e.data for e in events)
     typer.echo(text if show_all else tail(text, LOG_TAIL_BYTES), nl=False)
     seq = events[-1].seq if events else 0
@@ -321,8 +323,11 @@ def _dashboard_table(store: TaskStore) -> Table:
     rows, summary = _dashboard_rows(store)
     table = Table(title=f"moco tasks — {summary}", box=None, pad_edge=False,
                   title_justify="left")
-    for column in DASHBOARD_COLUMNS:
-        table.add_column(column, overflow="ellipsis", no_wrap=True)
+    for column in DASHBOARD_COLUMNS:  # ids, statuses and numbers are never cut
+        fixed = column not in ("agent", "tool", "task")
+        width = max([len(column), *(len(row[DASHBOARD_COLUMNS.index(column)]) for row in rows)])
+        table.add_column(column, overflow="ellipsis", no_wrap=True,
+                         min_width=width if fixed else None)
     for row in rows:
         table.add_row(*row)
     return table
