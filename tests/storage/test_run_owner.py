@@ -63,3 +63,25 @@ def test_owner_liveness() -> None:
                               capture_output=True, text=True, check=True)
     assert not owner_is_alive(f"{host}:{finished.stdout.strip()}:1")
     assert not owner_is_alive(f"{host}:{os.getpid()}:0"), "a recycled pid is not the owner"
+
+
+def test_a_zombie_is_not_an_owner() -> None:
+    """A killed process nobody has reaped yet keeps its pid and /proc entry: it is dead."""
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        owner = f"{current_owner().split(':')[0]}:{child.pid}:{_ticks(child.pid)}"
+        assert owner_is_alive(owner)
+        os.kill(child.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while owner_is_alive(owner) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not owner_is_alive(owner)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def _ticks(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[19]

@@ -16,12 +16,14 @@ from moco.cli import profiles as profiles_commands
 from moco.cli import run as run_commands
 from moco.cli import trust as trust_commands
 from moco.cli import ui as ui_commands
+from moco.cli import worker as worker_commands
 from moco.cli.checkpoints import checkpoints_app
 from moco.cli.mcp import mcp_app
 from moco.cli.memory import memory_app
 from moco.cli.sandbox import sandbox_app
 from moco.cli.sessions import sessions_app
 from moco.cli.skills import skills_app
+from moco.cli.tasks import tasks_app
 
 app = typer.Typer(
     name="moco",
@@ -38,12 +40,14 @@ profiles_commands.register(app)
 commit_commands.register(app)
 trust_commands.register(app)
 ui_commands.register(app)
+worker_commands.register(app)
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(skills_app, name="skills")
 app.add_typer(mcp_app, name="mcp")
 app.add_typer(checkpoints_app, name="checkpoints")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(memory_app, name="memory")
+app.add_typer(tasks_app, name="tasks")
 
 
 @app.command()

@@ -20,6 +20,8 @@ def _start_ticks(pid: int) -> str:
     except OSError:
         return ""
     fields = stat.rsplit(")", 1)[-1].split()
+    if fields and fields[0] in ("Z", "X"):  # a zombie has died, but keeps its pid until reaped
+        return ""  # (forever, where init does not reap: a killed Celery worker's pool process)
     return fields[19] if len(fields) > 19 else ""  # field 22 of stat(5); 2 precede ')'
 
 
