@@ -20,7 +20,8 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from moco.cancellation import CancelScope
@@ -92,6 +93,9 @@ class _TaskRun:
         except MocoError as error:  # options that cannot run: unknown profile, no key ...
             self.status, self.error = "failed", str(error)
             self.emit({"type": "error", "message": str(error), "kind": "config"})
+        except (KeyboardInterrupt, asyncio.CancelledError):  # the worker itself is stopping
+            self.status, self.error = "interrupted", "the worker was stopped"
+            raise
         except BaseException as error:
             self.status = "failed"
             self.error = f"internal error: {type(error).__name__}: {error}"
@@ -138,20 +142,16 @@ class _TaskRun:
 
     async def _supervised(self, orchestrator: Orchestrator, session_id: str) -> None:
         """Run the task under the scope, beside its heartbeat; SIGTERM cancels it too."""
-        loop = asyncio.get_running_loop()
-        with contextlib.suppress(ValueError, NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGTERM, self.scope.cancel, SIGTERM_REASON)
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
-            await self.scope.run(self._consume(orchestrator, session_id))
+            with _sigterm_cancels(self.scope):
+                await self.scope.run(self._consume(orchestrator, session_id))
         except Cancelled as cancelled:
             stopped = str(cancelled) == SIGTERM_REASON
             self.status, self.error = ("interrupted" if stopped else "cancelled"), str(cancelled)
         finally:
             heartbeat.cancel()
             await asyncio.gather(heartbeat, return_exceptions=True)
-            with contextlib.suppress(ValueError, NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signal.SIGTERM)
 
     async def _consume(self, orchestrator: Orchestrator, session_id: str) -> None:
         from moco.events import Error, UsageReported, root_finish
@@ -178,3 +178,25 @@ class _TaskRun:
             if stop:
                 self.scope.cancel(CANCEL_REASON)
             await asyncio.sleep(HEARTBEAT_INTERVAL_S)
+
+
+@contextlib.contextmanager
+def _sigterm_cancels(scope: CancelScope) -> Iterator[None]:
+    """While the task runs, SIGTERM cancels ``scope``; the handler in place before (a Celery
+    pool process has its own) is put back after. Only the main thread can take signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        loop.add_signal_handler(signal.SIGTERM, scope.cancel, SIGTERM_REASON)
+    except (NotImplementedError, RuntimeError, ValueError):  # no signals on this loop
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        if previous is not None:  # None: set outside Python, nothing to put back
+            signal.signal(signal.SIGTERM, previous)
