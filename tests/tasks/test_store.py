@@ -117,6 +117,7 @@ def test_list_is_newest_first_and_checks_the_status(store: TaskStore) -> None:
     first, second = store.create("one"), store.create("two")
     assert [r.id for r in store.list()] == [second.id, first.id]
     assert store.next_queued() == first.id
+    assert store.count("queued") == 2 and store.count("running") == 0
     with pytest.raises(ConfigError, match="unknown task status 'done'"):
         store.list(status="done")
     with pytest.raises(ConfigError, match="the task is empty"):

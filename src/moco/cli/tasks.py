@@ -287,10 +287,10 @@ def _dashboard_rows(store: TaskStore) -> tuple[list[tuple[str, ...]], str]:
     latest few that ended; and a one-line summary."""
     from moco.tasks.render import activity
 
-    records = store.list(limit=200)
-    running = [r for r in records if r.status == "running"]
-    queued = [r for r in records if r.status == "queued"]
-    ended = [r for r in records if r.finished][:5]
+    running = store.list(limit=100, status="running")  # list() marks dead workers first
+    queued = store.list(limit=10, status="queued")
+    ended = [r for r in store.list(limit=5 + len(running) + len(queued)) if r.finished][:5]
+    waiting = store.count("queued")
     rows: list[tuple[str, ...]] = []
     for r in running:
         recent = store.events(r.id, after_seq=max(store.last_seq(r.id) - 300, 0))
@@ -298,7 +298,7 @@ def _dashboard_rows(store: TaskStore) -> tuple[list[tuple[str, ...]], str]:
         rows.append((r.id, r.status, _elapsed(r), _tokens(r), agent, tool, _short(r.task)))
     for r in [*queued, *ended]:
         rows.append((r.id, r.status, _elapsed(r), _tokens(r), "", "", _short(r.task)))
-    summary = f"{len(running)} running · {len(queued)} queued · {len(ended)} recently ended"
+    summary = f"{len(running)} running · {waiting} queued · {len(ended)} recently ended"
     return rows, summary
 
 

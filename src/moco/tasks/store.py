@@ -144,6 +144,11 @@ class TaskStore:
                              " LIMIT ?", (*params, limit))
         return [_record(row) for row in rows]
 
+    def count(self, status: str) -> int:
+        """How many tasks are in ``status``."""
+        row = self.db.query_one("SELECT COUNT(*) AS n FROM tasks WHERE status = ?", (status,))
+        return int(row["n"]) if row is not None else 0
+
     def next_queued(self) -> str | None:
         """The oldest queued task's id (what a draining worker claims next)."""
         row = self.db.query_one(
