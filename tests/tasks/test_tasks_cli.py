@@ -192,3 +192,20 @@ def test_help_imports_no_provider_sdk(task_env: dict[str, str], project: Path) -
                             capture_output=True, text=True, timeout=60)
     assert "LOADED []" in result.stdout, result.stdout + result.stderr
     assert "logs" in result.stdout and "cancel" in result.stdout
+
+
+def test_a_worker_that_dies_before_claiming_leaves_the_task_failed(
+    task_env: dict[str, str], project: Path, store: TaskStore, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "sitecustomize.py").write_text(
+        "import os, sys\nif 'moco.tasks.worker' in ' '.join(sys.orig_argv):\n"
+        "    print('worker broken on purpose', file=sys.stderr, flush=True)\n"
+        "    os._exit(3)\n")
+    task_env["PYTHONPATH"] = os.pathsep.join([str(broken), task_env.get("PYTHONPATH", "")])
+    task_id = start("never claimed", env=task_env, cwd=project)
+    record = finished(store, task_id)
+    assert record.status == "failed" and "exited before it started the task" in str(record.error)
+    logs = moco("tasks", "logs", task_id, env=task_env, cwd=project)
+    assert "worker broken on purpose" in logs.stderr

@@ -32,7 +32,11 @@ def _host() -> str:
 
 def current_owner() -> str:
     """This process, as it is written into a run row."""
-    pid = os.getpid()
+    return owner_of(os.getpid())
+
+
+def owner_of(pid: int) -> str:
+    """Process ``pid`` of this host (a child just started) in the same form."""
     return f"{_host()}:{pid}:{_start_ticks(pid)}"
 
 

@@ -171,6 +171,12 @@ class TaskStore:
             " WHERE id = ? AND status = 'queued'", (worker, now, now, task_id))
         return cursor.rowcount == 1
 
+    def assign(self, task_id: str, worker: str) -> None:
+        """Note the local worker process started for a queued task, so a worker that dies
+        before it claims the task leaves it ``failed``, not queued for ever."""
+        self.db.execute("UPDATE tasks SET worker = ? WHERE id = ? AND status = 'queued'"
+                        " AND worker IS NULL", (worker, task_id))
+
     def set_session(self, task_id: str, session_id: str) -> None:
         self.db.execute("UPDATE tasks SET session_id = ? WHERE id = ?", (session_id, task_id))
 
@@ -264,7 +270,8 @@ class TaskStore:
 
     # -- dead workers -------------------------------------------------------------------------
     def mark_dead(self, stale_after: float = STALE_AFTER_S) -> builtins.list[str]:
-        """Mark running tasks whose worker is gone as ``interrupted``; returns their ids."""
+        """Mark running tasks whose worker is gone as ``interrupted`` (and queued ones whose
+        assigned local worker exited before claiming them as ``failed``); returns their ids."""
         rows = self.db.query(
             "SELECT id, worker, heartbeat_at FROM tasks WHERE status = 'running'")
         limit = (datetime.fromisoformat(utcnow()) - timedelta(seconds=stale_after)).isoformat()
@@ -279,7 +286,25 @@ class TaskStore:
                 (utcnow(), reason, row["id"], row["heartbeat_at"]))
             if cursor.rowcount == 1:
                 dead.append(str(row["id"]))
-        return dead
+        return dead + self._mark_unstarted()
+
+    def _mark_unstarted(self) -> builtins.list[str]:
+        """Queued tasks whose assigned worker process exited before claiming them."""
+        rows = self.db.query("SELECT id, worker FROM tasks"
+                             " WHERE status = 'queued' AND worker IS NOT NULL")
+        failed: builtins.list[str] = []
+        for row in rows:
+            if owner_is_alive(row["worker"]):
+                continue
+            error = (f"its worker process ({row['worker']}) exited before it started the "
+                     f"task — moco tasks logs {row['id']} shows what it printed")
+            cursor = self.db.execute(
+                "UPDATE tasks SET status = 'failed', finished_at = ?, error = ?"
+                " WHERE id = ? AND status = 'queued' AND worker = ?",
+                (utcnow(), error, row["id"], row["worker"]))
+            if cursor.rowcount == 1:
+                failed.append(str(row["id"]))
+        return failed
 
 
 def _dead_reason(worker: str | None, heartbeat_at: str | None, limit: str,

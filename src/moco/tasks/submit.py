@@ -17,7 +17,8 @@ from pathlib import Path
 
 from moco.config import ensure_private_dir, moco_home
 from moco.errors import ConfigError
-from moco.tasks.store import TaskRecord
+from moco.storage.owner import owner_of
+from moco.tasks.store import TaskRecord, TaskStore
 
 BROKER_VARIABLE = "MOCO_TASK_BROKER"
 
@@ -33,9 +34,14 @@ def submit(record: TaskRecord, env: Mapping[str, str] | None = None) -> None:
             raise ConfigError(f"{BROKER_VARIABLE} is set, but the Celery backend cannot be "
                               f"loaded ({error}) — pip install \"celery[redis]\", or unset "
                               f"{BROKER_VARIABLE} to run tasks locally") from error
-        enqueue(record.id)
+        enqueue(record.id, environment)
         return
-    start_local_worker([record.id], environment)
+    process = start_local_worker([record.id], environment)
+    store = TaskStore.open(environment)
+    try:
+        store.assign(record.id, owner_of(process.pid))
+    finally:
+        store.db.close()
 
 
 def worker_log(task_id: str, env: Mapping[str, str] | None = None) -> Path:
