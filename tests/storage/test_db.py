@@ -81,14 +81,15 @@ def test_appending_a_migration_is_one_line(tmp_path: Path) -> None:
 
     extended = [
         *MIGRATIONS,
-        Migration("005_tasks", "CREATE TABLE tasks (id TEXT PRIMARY KEY, note TEXT DEFAULT ';')"),
-        Migration("006_bookmark_note", add_column),
+        Migration("100_examples",
+                  "CREATE TABLE examples (id TEXT PRIMARY KEY, note TEXT DEFAULT ';')"),
+        Migration("101_bookmark_note", add_column),
     ]
     with Database(path, migrations=extended) as db:
         names = [name for name, _ in db.applied_migrations()]
-        assert names[-2:] == ["005_tasks", "006_bookmark_note"]
+        assert names[-2:] == ["100_examples", "101_bookmark_note"]
         db.execute("INSERT INTO bookmarks (name, path, created_at, note) VALUES ('a', '/', '', '')")
-        assert "tasks" in tables(db)
+        assert "examples" in tables(db)
 
 
 def test_a_failing_migration_rolls_back_and_says_which(tmp_path: Path) -> None:
