@@ -187,3 +187,23 @@ def test_a_killed_worker_leaves_the_task_interrupted_and_its_message_is_not_run_
         wait_for(lambda: f"task {task_id} was interrupted" in heir.output(), "the redelivery")
     assert read(env, task_id)[0].status == "interrupted"
     assert len(scripted_openai.requests) == 1
+
+
+def test_a_stopped_worker_finishes_its_running_task_first(
+    redis: RedisServer, shared_home: Path, scripted_openai: ScriptedOpenAIServer,
+    project: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broker = redis.url.rsplit("/", 1)[0] + "/2"  # a queue no other worker reads
+    env = worker_env(shared_home, broker)
+    monkeypatch.setenv("MOCO_HOME", str(shared_home))
+    monkeypatch.setenv("MOCO_TASK_BROKER", broker)
+    scripted_openai.add(Reply.say("finished anyway", latency=2.0))
+    with CeleryWorker(env) as stopping:
+        task_id = queue(env, "outlive the worker", scripted_openai, project)
+        wait_for(lambda: bool(scripted_openai.requests), "the model request")
+        assert stopping.process is not None
+        stopping.process.send_signal(signal.SIGTERM)  # Celery's warm shutdown
+        stopping.process.wait(timeout=30)
+        assert "Warm shutdown" in stopping.output()
+    done, kinds = read(env, task_id)
+    assert done.status == "completed" and kinds[-1] == "task_finished"
