@@ -157,6 +157,7 @@ def test_a_dead_pool_process_is_retried_once_then_left_interrupted(
         os.kill(int(owner.split(":")[1]), signal.SIGKILL)  # the pool process, as OOM would
     done = finished(env, task_id)
     assert done.status == "interrupted" and "is gone" in (done.error or "")
+    assert "its pool process died — retry 1 of 1" in worker.output()
     time.sleep(1.0)  # a third attempt would have asked the model by now
     assert len(scripted_openai.requests) == 2
     assert read(env, task_id)[1].count("task_started") == 2
@@ -207,3 +208,32 @@ def test_a_stopped_worker_finishes_its_running_task_first(
         assert "Warm shutdown" in stopping.output()
     done, kinds = read(env, task_id)
     assert done.status == "completed" and kinds[-1] == "task_finished"
+
+
+def test_a_pool_process_that_died_on_another_host_is_retried_wherever_the_retry_lands(
+    redis: RedisServer, shared_home: Path, scripted_openai: ScriptedOpenAIServer,
+    project: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker that saw its pool process die decides, on the host where the pid can be
+    checked: a worker elsewhere would see only a fresh heartbeat."""
+    if subprocess.run(["unshare", "-u", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -u (a UTS namespace, for a second host name) is not allowed here")
+    broker = redis.url.rsplit("/", 1)[0] + "/3"
+    env = worker_env(shared_home, broker, MOCO_TASK_RETRIES="1")
+    monkeypatch.setenv("MOCO_HOME", str(shared_home))
+    monkeypatch.setenv("MOCO_TASK_BROKER", broker)
+    scripted_openai.add(Reply.say("never delivered", latency=30), Reply.say("retried"))
+    elsewhere = CeleryWorker(env, prefix=["unshare", "-u", "sh", "-c",
+                                          'hostname moco-elsewhere && exec "$@"', "sh"])
+    with elsewhere:
+        task_id = queue(env, "die elsewhere", scripted_openai, project)
+        wait_for(lambda: bool(scripted_openai.requests), "the model request")
+        owner = read(env, task_id)[0].worker or ""
+        assert owner.startswith("moco-elsewhere:")
+        with CeleryWorker(env) as here:  # up before the death: the retry may land on it
+            os.kill(int(owner.split(":")[1]), signal.SIGKILL)
+            done = finished(env, task_id)
+            output = elsewhere.output() + here.output()
+    assert done.status == "completed", done.error
+    assert "its pool process died — retry 1 of 1" in output
+    assert len(scripted_openai.requests) == 2

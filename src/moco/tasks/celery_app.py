@@ -6,14 +6,19 @@ host runs the task with :func:`moco.tasks.runner.run_task` — the code path of 
 worker — and ``moco tasks cancel`` reaches it through the store. API keys never travel
 through the broker: a worker takes them from its own environment.
 
-Delivery: ``acks_late`` (the message is acknowledged when the task has ended) with
-``reject_on_worker_lost`` (a task whose pool process died goes back to the queue), and
-``worker_prefetch_multiplier=1`` (a worker holds only the tasks it runs). A delivery that
-finds its task already ended by a dead worker leaves it ``interrupted``, or, while
-``MOCO_TASK_RETRIES`` allows, queues it again through :meth:`Task.retry`, so each death
-counts once. A worker killed as a whole leaves its message unacknowledged; Redis hands it to
-another worker after ``MOCO_TASK_VISIBILITY_TIMEOUT`` seconds (kombu's default, one hour),
-while the store shows the task ``interrupted`` as soon as the dead worker is noticed.
+Delivery: ``acks_late`` (the message is acknowledged when the task has ended) and
+``worker_prefetch_multiplier=1`` (a worker holds only the task it runs). The store decides
+what a death means, where it can be checked:
+
+- a pool process dies (OOM killer, ``kill -9``): the worker's main process, on the host
+  where the pid can be checked, finds the task ``interrupted`` at once and, while
+  ``MOCO_TASK_RETRIES`` allows, queues it again with a new message that counts the retry
+  (:func:`_on_failure`; ``reject_on_worker_lost`` stays off, so Celery does not requeue);
+- the whole worker dies: its message stays unacknowledged and Redis hands it back after
+  ``MOCO_TASK_VISIBILITY_TIMEOUT`` seconds (kombu's default, one hour) — long after the
+  heartbeat went stale, so that delivery finds the task ``interrupted`` and drops it, or
+  retries it through :meth:`Task.retry` (:func:`_should_run`). The store shows the task
+  ``interrupted`` as soon as anyone reads it.
 
 Celery is imported only here, and this module only when a task is queued or ``moco worker``
 starts: ``pip install "moco[scale]"``.
@@ -105,7 +110,7 @@ def _app(url: str, visibility_timeout: int) -> Celery:
         task_default_queue=QUEUE,
         task_serializer="json", accept_content=["json"],
         task_ignore_result=True,  # the task store holds every outcome
-        task_acks_late=True, task_reject_on_worker_lost=True,
+        task_acks_late=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": visibility_timeout},
@@ -113,8 +118,11 @@ def _app(url: str, visibility_timeout: int) -> Celery:
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0,
                                    "interval_step": 0.3, "interval_max": 0.3},
     )
-    app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True,
-             max_retries=None)(_run_delivered)
+    task = app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=False,
+                    max_retries=None)(_run_delivered)
+    from celery.signals import task_failure
+
+    task_failure.connect(_on_failure, sender=task, weak=False)
     return app
 
 
@@ -181,6 +189,33 @@ def _should_run(task: Any, task_id: str, env: Mapping[str, str]) -> bool:
     log.warning("task %s was interrupted by a dead worker: retry %d of %d", task_id,
                 task.request.retries + 1, allowed)
     raise task.retry(countdown=0, max_retries=allowed)
+
+
+def _on_failure(sender: Any, task_id: str, exception: BaseException, args: Sequence[Any],
+                **_: Any) -> None:
+    """In the worker's main process, when a pool process died running a task: the task is
+    ``interrupted`` at once (its pid is gone on this host), or queued again while
+    ``MOCO_TASK_RETRIES`` allows, with a new message that counts the retry."""
+    from billiard.exceptions import WorkerLostError
+
+    from moco.config import load_environment
+    from moco.tasks.store import TaskStore
+
+    if not isinstance(exception, WorkerLostError) or not args:
+        return
+    moco_id, env = str(args[0]), load_environment()
+    store = TaskStore.open(env)
+    try:
+        record = store.recover(moco_id)
+        attempt = sender.request.retries + 1
+        if record is None or record.status != "interrupted" or attempt > retries(env):
+            return
+        if store.requeue(moco_id):
+            log.warning("task %s: its pool process died — retry %d of %d", moco_id, attempt,
+                        retries(env))
+            sender.signature_from_request(sender.request, retries=attempt).apply_async()
+    finally:
+        store.db.close()
 
 
 def start_worker(

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -29,8 +29,11 @@ class CeleryWorker:
     """``python -m moco worker`` with ``env`` (which names ``MOCO_TASK_BROKER``)."""
 
     def __init__(self, env: Mapping[str, str], *, concurrency: int = 1,
-                 loglevel: str = "INFO", startup_timeout: float = 60.0) -> None:
+                 loglevel: str = "INFO", startup_timeout: float = 60.0,
+                 prefix: Sequence[str] = ()) -> None:
         self.env = dict(env)
+        #: a command the worker runs under (``unshare ...``, ``taskset ...``)
+        self.prefix = list(prefix)
         self.concurrency = concurrency
         self.loglevel = loglevel
         self.startup_timeout = startup_timeout
@@ -42,7 +45,8 @@ class CeleryWorker:
     def start(self) -> Self:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "moco", "worker", "-c", str(self.concurrency),
+                [*self.prefix, sys.executable, "-m", "moco", "worker", "-c",
+                 str(self.concurrency),
                  "-l", self.loglevel],
                 env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
