@@ -96,3 +96,14 @@ def test_moco_help_and_worker_help_do_not_import_celery() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, env=env)
     assert "--concurrency" in done.stdout and "LOADED []" in done.stdout, done.stderr
+
+
+def test_without_celery_the_worker_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "celery", None)  # import celery raises ImportError
+    celery_app._app.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match=r"Celery is not installed — pip install "
+                                              r"\"moco\[scale\]\""):
+            start_worker({"MOCO_TASK_BROKER": "redis://127.0.0.1:1/9"})
+    finally:
+        celery_app._app.cache_clear()
