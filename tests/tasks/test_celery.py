@@ -237,3 +237,20 @@ def test_a_pool_process_that_died_on_another_host_is_retried_wherever_the_retry_
     assert done.status == "completed", done.error
     assert "its pool process died — retry 1 of 1" in output
     assert len(scripted_openai.requests) == 2
+
+
+def test_a_task_cancelled_while_queued_is_never_run_by_the_worker_that_gets_it(
+    redis: RedisServer, shared_home: Path, scripted_openai: ScriptedOpenAIServer,
+    project: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broker = redis.url.rsplit("/", 1)[0] + "/4"  # no worker reads it yet
+    env = worker_env(shared_home, broker)
+    monkeypatch.setenv("MOCO_HOME", str(shared_home))
+    monkeypatch.setenv("MOCO_TASK_BROKER", broker)
+    task_id = queue(env, "never mind", scripted_openai, project)
+    assert "cancelled task" in moco(env, "tasks", "cancel", task_id)
+    with CeleryWorker(env) as late:
+        wait_for(lambda: "moco.run_task[" in late.output() and " succeeded " in late.output(),
+                 "the worker to take the message")
+    done, kinds = read(env, task_id)
+    assert done.status == "cancelled" and kinds == [] and not scripted_openai.requests
