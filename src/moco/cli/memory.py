@@ -7,7 +7,6 @@ The store is :class:`~moco.storage.semantic_memory.SemanticMemory` with the embe
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -50,6 +49,8 @@ def _with_memory(action: Callable[[SemanticMemory], Awaitable[T]]) -> T:
             memory.close()
             if embedder is not None:
                 await embedder.aclose()
+
+    import asyncio  # here, not at import: moco --help stays fast
 
     return asyncio.run(run())
 
