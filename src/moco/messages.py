@@ -1,7 +1,7 @@
 """Provider-neutral transcript: messages made of typed parts, serialisable to JSON.
 
 Roles:
-- ``user``: text and images from the person (or the delegating agent);
+- ``user``: text, images and documents from the person (or the delegating agent);
 - ``assistant``: the model's text and tool calls;
 - ``tool``: the results of the tool calls of the previous assistant message.
 
@@ -59,11 +59,28 @@ class ToolResultPart:
     type: Literal["tool_result"] = "tool_result"
 
 
-Part = TextPart | ImagePart | ToolCallPart | ToolResultPart
+@dataclass(frozen=True, slots=True)
+class DocumentPart:
+    """A document (a PDF) attached to a user message: base64 ``data`` for the providers that
+    read the format natively, and its extracted ``text`` for the others."""
+
+    media_type: str = "application/pdf"
+    data: str | None = None
+    text: str = ""
+    name: str = ""
+    type: Literal["document"] = "document"
+
+    def as_text(self) -> str:
+        """What a model that cannot read the document itself is given."""
+        return f"[document {self.name or 'attached'}]\n{self.text or '(no text found)'}"
+
+
+Part = TextPart | ImagePart | DocumentPart | ToolCallPart | ToolResultPart
 
 _PART_TYPES: dict[str, type[Any]] = {
     "text": TextPart,
     "image": ImagePart,
+    "document": DocumentPart,
     "tool_call": ToolCallPart,
     "tool_result": ToolResultPart,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.fixtures.media import pdf_bytes, png_bytes
 
 from moco.testing import Reply, ScriptedOpenAIServer, ToolCall
 
@@ -178,3 +180,46 @@ def test_allow_outside_lets_file_tools_leave_the_working_directory(
     assert "outside the working directory" in refused and "--allow-outside" in refused
     assert moco("run", "read it", "--allow-outside", env=env, cwd=project).returncode == 0
     assert "outside words" in scripted_openai.requests[3].body["messages"][-1]["content"]
+
+
+def test_images_and_files_reach_the_request(
+    scripted_openai: ScriptedOpenAIServer, env: dict[str, str], project: Path
+) -> None:
+    scripted_openai.add(Reply.say("A red square and an invoice."))
+    png = png_bytes()
+    (project / "shot.png").write_bytes(png)
+    (project / "invoice.pdf").write_bytes(pdf_bytes("Invoice total 42 EUR"))
+    (project / "notes.txt").write_text("ship on Friday\n")
+    env.update(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=scripted_openai.base_url)
+    result = moco("run", "What are these?", "--image", "shot.png", "--file", "invoice.pdf",
+                  "--file", "notes.txt", env=env, cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "A red square and an invoice."
+    content = scripted_openai.requests[0].body["messages"][-1]["content"]
+    assert [part["type"] for part in content] == ["text", "image_url", "file", "text"]
+    assert content[1]["image_url"]["url"] == (
+        "data:image/png;base64," + base64.b64encode(png).decode())
+    assert content[2]["file"]["filename"] == "invoice.pdf"
+    assert content[3]["text"] == "[file notes.txt]\nship on Friday\n"
+
+
+def test_a_text_only_model_is_refused_before_any_request(
+    scripted_openai: ScriptedOpenAIServer, env: dict[str, str], project: Path
+) -> None:
+    (project / "shot.png").write_bytes(png_bytes())
+    env.update(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=scripted_openai.base_url)
+    result = moco("run", "What is this?", "--image", "shot.png", "--model", "deepseek-chat",
+                  env=env, cwd=project)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "deepseek-chat does not take images" in lines[0], result.stderr
+    assert scripted_openai.requests == []
+
+
+def test_a_missing_image_is_one_line(
+    scripted_openai: ScriptedOpenAIServer, env: dict[str, str], project: Path
+) -> None:
+    env.update(OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=scripted_openai.base_url)
+    result = moco("run", "What is this?", "--image", "nope.png", env=env, cwd=project)
+    assert result.returncode != 0 and result.stderr.strip().count("\n") == 0
+    assert "no such file" in result.stderr and scripted_openai.requests == []

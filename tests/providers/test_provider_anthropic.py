@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from moco.core.messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
+from moco.core.messages import (
+    DocumentPart,
+    ImagePart,
+    Message,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
 from moco.errors import ProviderError
 from moco.providers.anthropic import AnthropicProvider
 from moco.providers.base import (
@@ -173,6 +180,23 @@ async def test_two_turn_request_body(provider: AnthropicProvider, scripted_anthr
              "is_error": True},
             {"type": "text", "text": "Answer briefly."},
         ]},
+    ]
+
+
+async def test_a_pdf_is_a_document_block_and_other_documents_text(
+    provider: AnthropicProvider, scripted_anthropic: Any
+) -> None:
+    scripted_anthropic.add(Reply.say("42 EUR"))
+    pdf = DocumentPart(data="JVBERi0=", text="Invoice total 42 EUR", name="invoice.pdf")
+    other = DocumentPart(media_type="application/x-other", text="plain words", name="a.x")
+    message = Message("user", [TextPart("total?"), pdf, other])
+    await provider.complete(ModelRequest(model="claude-test", messages=[message]))
+    content = scripted_anthropic.requests[0].body["messages"][0]["content"]
+    assert content == [
+        {"type": "text", "text": "total?"},
+        {"type": "document", "title": "invoice.pdf", "source": {
+            "type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}},
+        {"type": "text", "text": "[document a.x]\nplain words"},
     ]
 
 

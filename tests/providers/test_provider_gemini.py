@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from moco.core.messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
+from moco.core.messages import (
+    DocumentPart,
+    ImagePart,
+    Message,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
 from moco.errors import ProviderError
 from moco.providers.base import (
     Finish,
@@ -200,6 +207,20 @@ async def test_images_are_sent_inline(
         inline = part["inlineData"]
         assert inline.get("mimeType", inline.get("mime_type")) == media_type
         assert base64.urlsafe_b64decode(inline["data"]) == png
+
+
+async def test_a_pdf_is_sent_as_inline_data(
+    provider: GeminiProvider, scripted_gemini: ScriptedGeminiServer
+) -> None:
+    pdf = b"%PDF-1.4 not really"
+    scripted_gemini.add(Reply.say("42 EUR"))
+    part = DocumentPart(data=base64.b64encode(pdf).decode(), text="total 42", name="a.pdf")
+    message = Message("user", [TextPart("total?"), part])
+    await provider.complete(ModelRequest(model="gemini-test", messages=[message]))
+    parts = scripted_gemini.requests[0].body["contents"][0]["parts"]
+    inline = parts[1]["inlineData"]
+    assert inline.get("mimeType", inline.get("mime_type")) == "application/pdf"
+    assert base64.urlsafe_b64decode(inline["data"]) == pdf
 
 
 class SigningGeminiServer(ScriptedGeminiServer):

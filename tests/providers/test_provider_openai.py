@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from moco.core.messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
+from moco.core.messages import (
+    DocumentPart,
+    ImagePart,
+    Message,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
 from moco.errors import ProviderError
 from moco.providers import base
 from moco.providers.base import (
@@ -68,6 +75,20 @@ async def test_invalid_tool_arguments_are_kept_raw(scripted_openai: ScriptedOpen
     response = await provider_for(scripted_openai).complete(request())
     call = response.message.tool_calls[0]
     assert call.arguments == {} and call.invalid_arguments == '{"path": "x"'
+
+
+async def test_a_pdf_is_a_file_part_for_openai_and_text_for_other_servers(
+    scripted_openai: ScriptedOpenAIServer,
+):
+    scripted_openai.add(Reply.say("42"), Reply.say("42"))
+    part = DocumentPart(data="JVBERi0=", text="Invoice total 42 EUR", name="invoice.pdf")
+    message = Message("user", [TextPart("total?"), part])
+    await provider_for(scripted_openai).complete(request(message))
+    await provider_for(scripted_openai, name="ollama").complete(request(message))
+    native, extracted = (r.body["messages"][0]["content"][1] for r in scripted_openai.requests)
+    assert native == {"type": "file", "file": {
+        "filename": "invoice.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}}
+    assert extracted == {"type": "text", "text": "[document invoice.pdf]\nInvoice total 42 EUR"}
 
 
 async def test_request_carries_system_tools_history_and_images(

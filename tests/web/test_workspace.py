@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
 from moco.core.orchestrator import Orchestrator
 from moco.testing import Reply
+from tests.fixtures.media import png_bytes
 from tests.web.conftest import UIServer
 from tests.web.test_api import new_session, turn
 
@@ -114,9 +116,10 @@ def test_the_file_view_stays_inside_the_folder_and_hides_secrets(
         assert nowhere.status_code == 400
 
 
-def test_uploads_are_kept_and_text_documents_reach_the_model(ui_server: UIServer) -> None:
+def test_uploads_are_kept_and_text_documents_and_images_reach_the_model(
+        ui_server: UIServer) -> None:
     ui_server.llm.add(Reply.say("I read it"))
-    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
+    png = png_bytes()
     with ui_server.client() as client:
         session = new_session(client)
         base = f"/api/sessions/{session['id']}"
@@ -135,7 +138,12 @@ def test_uploads_are_kept_and_text_documents_reach_the_model(ui_server: UIServer
                       attachments=[doc.json()["id"], image.json()["id"]])
         assert [a["name"] for a in events[0]["attachments"]] == ["plan.md", "shot.png"]
     asked = ui_server.llm.requests[-1].body["messages"][-1]["content"]
-    assert "ship it" in str(asked) and "shot.png" in str(asked)
+    assert "ship it" in asked[0]["text"] and "[The user attached shot.png" in asked[0]["text"]
+    assert asked[1] == {"type": "image_url", "image_url": {
+        "url": "data:image/png;base64," + base64.b64encode(png).decode()}}
+    with ui_server.client() as client:  # the stored message keeps the image for a resumed turn
+        history = client.get(f"/api/sessions/{session['id']}").json()["messages"]
+    assert [p["type"] for p in history[0]["message"]["parts"]] == ["text", "image"]
 
 
 def test_usage_counts_the_tokens_of_each_agent(ui_server: UIServer) -> None:

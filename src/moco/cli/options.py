@@ -68,3 +68,14 @@ TrustProjectOption = Annotated[
                        help="Use the project's .mcp.json, profiles, agents and AGENTS.md for "
                             "this run even if not trusted (moco trust remembers it).")
 ]
+ImageOption = Annotated[
+    list[Path] | None,
+    typer.Option("--image", "-i", metavar="PATH",
+                 help="Give the model this image with the task (repeatable).")
+]
+FileOption = Annotated[
+    list[Path] | None,
+    typer.Option("--file", metavar="PATH",
+                 help="Give the model this file with the task: an image, a PDF or a text file "
+                      "(repeatable).")
+]

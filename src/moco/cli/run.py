@@ -11,6 +11,8 @@ from moco.cli.options import (
     AllowOutsideOption,
     BaseUrlOption,
     ContinueOption,
+    FileOption,
+    ImageOption,
     MaxTurnsOption,
     ModelOption,
     NewOption,
@@ -29,7 +31,10 @@ from moco.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from moco.core.orchestrator import Orchestrator
+    from moco.messages import Part
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run_command)
@@ -66,16 +71,21 @@ def run_command(
     sandbox: SandboxOption = False,
     sandbox_image: SandboxImageOption = None,
     trust_project: TrustProjectOption = False,
+    image: ImageOption = None,
+    file: FileOption = None,
 ) -> None:
     """Run one task with a profile's agents and print the answer."""
     import asyncio
 
+    from moco.core.attachments import load_attachment
     from moco.core.orchestrator import Orchestrator
     from moco.errors import ConfigError
     from moco.ui.approval import interactive_approver
 
     if not task.strip():  # before a session is created or a provider is resolved
         raise ConfigError("the task is empty — say what the agents should do")
+    attachments = [*(load_attachment(path, image=True) for path in image or []),
+                   *(load_attachment(path) for path in file or [])]
     orchestrator = Orchestrator(
         profile=profile, provider=provider, model=model, base_url=base_url,
         working_dir=working_dir, max_turns=max_turns, agent=agent,
@@ -90,7 +100,8 @@ def run_command(
     session_id = choose_session(orchestrator, continue_last=continue_last, name=session, new=new)
     try:
         status = asyncio.run(render_run(orchestrator, task, session_id, stream=stream,
-                                        verbose=verbose, json_output=json_output))
+                                        verbose=verbose, json_output=json_output,
+                                        attachments=attachments))
     except KeyboardInterrupt:
         typer.echo("\ncancelled — the session keeps what was said; continue it with "
                    "moco run -c \"...\"", err=True)
@@ -102,7 +113,8 @@ def run_command(
 
 
 async def render_run(orchestrator: Orchestrator, task: str, session_id: str | None, *,
-                     stream: bool, verbose: bool, json_output: bool) -> str:
+                     stream: bool, verbose: bool, json_output: bool,
+                     attachments: Sequence[Part] = ()) -> str:
     """Run ``task`` and render its events; returns the run's status."""
     from moco.events import root_finish
     from moco.ui.console import ConsoleRenderer, JsonRenderer
@@ -120,7 +132,8 @@ async def render_run(orchestrator: Orchestrator, task: str, session_id: str | No
                                    hold_text=not sys.stdout.isatty())
     status = "error"
     try:
-        async for event in orchestrator.events(task, session_id=session_id):
+        async for event in orchestrator.events(task, session_id=session_id,
+                                               attachments=attachments):
             renderer.handle(event)
             finished = root_finish(event)
             if finished is not None:

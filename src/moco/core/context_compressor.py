@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from moco.core.context_windows import ContextWindows
 from moco.errors import ProviderError
-from moco.messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
+from moco.messages import DocumentPart, ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
 from moco.providers.base import ModelRequest, Provider, ToolSchema
 
 __all__ = [
@@ -86,6 +86,8 @@ def _estimate_part(part: object) -> int:
         return 6 + estimate_text(part.tool_call_id) + estimate_text(part.content)
     if isinstance(part, ImagePart):
         return IMAGE_TOKENS
+    if isinstance(part, DocumentPart):
+        return estimate_text(part.text) + IMAGE_TOKENS
     return 0
 
 
@@ -282,6 +284,8 @@ def render_message(message: Message, *, tool_chars: int, text_chars: int) -> str
             lines.append(truncate_middle(part.text, text_chars))
         elif isinstance(part, ImagePart):
             lines.append("[an image]")
+        elif isinstance(part, DocumentPart):
+            lines.append(truncate_middle(part.as_text(), text_chars))
         elif isinstance(part, ToolCallPart):
             arguments = part.invalid_arguments or json.dumps(part.arguments, ensure_ascii=False)
             lines.append(f"-> tool call {part.name} (id {part.id}): "

@@ -2,6 +2,7 @@
 layer); this import path keeps working."""
 
 from moco.messages import (
+    DocumentPart,
     ImagePart,
     Message,
     Part,
@@ -14,6 +15,7 @@ from moco.messages import (
 )
 
 __all__ = [
+    "DocumentPart",
     "ImagePart",
     "Message",
     "Part",

@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import importlib
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,7 +22,7 @@ from moco.core.run_safety import RunSafety
 from moco.core.team_config import TeamConfig
 from moco.errors import ConfigError, GuardrailBlocked, MaxTurnsExceeded, MocoError
 from moco.events import Event, EventSink, RunFinished, RunIdentity, new_run_id, root_finish
-from moco.messages import Message
+from moco.messages import Message, Part
 from moco.profiles import AgentSpec
 from moco.profiles.prompt import default_variables, project_instructions, render_prompt
 from moco.providers.base import Provider
@@ -201,11 +201,12 @@ class Orchestrator(RunSafety, RunMemorySetup):
         ``provider_pool``)."""
         return self._pool.get(settings)
 
-    async def run(self, task: str, session_id: str | None = None) -> str:
+    async def run(self, task: str, session_id: str | None = None, *,
+                  attachments: Sequence[Part] = ()) -> str:
         """Run ``task`` and return the final answer; raises the run's error if it failed."""
         renderer = self._renderer()
         finished: RunFinished | None = None
-        async for event in self.events(task, session_id=session_id):
+        async for event in self.events(task, session_id=session_id, attachments=attachments):
             if renderer is not None:
                 renderer.handle(event)
             finished = root_finish(event) or finished
@@ -219,9 +220,11 @@ class Orchestrator(RunSafety, RunMemorySetup):
             raise GuardrailBlocked(finished.output or "blocked by guardrails")
         return finished.output
 
-    async def events(self, task: str, session_id: str | None = None) -> AsyncIterator[Event]:
+    async def events(self, task: str, session_id: str | None = None, *,
+                     attachments: Sequence[Part] = ()) -> AsyncIterator[Event]:
         """Run ``task`` (continuing ``session_id`` when given) and yield every event of the
-        team as it happens."""
+        team as it happens; ``attachments`` (:mod:`moco.core.attachments`) join the task."""
+        from moco.core.attachments import check_vision, task_message
         from moco.core.team import TeamRun
         from moco.events import Warning
 
@@ -245,7 +248,10 @@ class Orchestrator(RunSafety, RunMemorySetup):
                 yield event
             return
         spec = self.profile.agents[agent_name]
-        history, recorder = self._open_session(session_id, task, agent_name)
+        check_vision(self.settings_for(spec).model, attachments,
+                     self.profile.settings.get("vision"))
+        first = task_message(task, attachments)
+        history, recorder = self._open_session(session_id, first, agent_name)
         identity = dataclasses.replace(identity, session_id=self.session_id)
         team = TeamRun(self)
         if self.optimizer:
@@ -256,7 +262,7 @@ class Orchestrator(RunSafety, RunMemorySetup):
             yield Warning(**identity.fields(), message=self._sandbox_warning)
             self._sandbox_warning = ""  # once per orchestrator (a chat), not every turn
         runtime = team.runtime(spec, path=agent_name, run_id=identity.run_id)
-        messages = [*history, Message.user(task)]
+        messages = [*history, first]
         completed = False
         try:
             events = runtime.run(messages, task=task)  # recall before it, learning after
@@ -297,7 +303,7 @@ class Orchestrator(RunSafety, RunMemorySetup):
         return self.agent_name, task
 
     def _open_session(
-        self, session_id: str | None, task: str, root: str
+        self, session_id: str | None, first: Message, root: str
     ) -> tuple[list[Message], Any]:
         if not self.persist and session_id is None:
             self.session_id = None
@@ -307,7 +313,7 @@ class Orchestrator(RunSafety, RunMemorySetup):
 
         fresh = session_id is None
         if session_id is None:
-            session_id = self.create_session(title=" ".join(task.split())[:80])
+            session_id = self.create_session(title=" ".join(first.text.split())[:80])
             history: list[Message] = []
             seqs: list[int | None] = []
         else:
@@ -319,7 +325,8 @@ class Orchestrator(RunSafety, RunMemorySetup):
 
         if self.file_tracker is None or self.file_tracker.session_id != session_id:
             self.file_tracker = FileTracker(self.sessions, session_id)
-        return history, SessionRecorder(self.sessions, session_id, root=root, seqs=seqs)
+        return history, SessionRecorder(self.sessions, session_id, root=root, seqs=seqs,
+                                        task_message=first)
 
     def _bind_session_state(self, session_id: str, *, fresh: bool) -> None:
         """A new session starts with no todos and no loaded skills (keeping the chat's

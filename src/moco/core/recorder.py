@@ -26,7 +26,8 @@ class SessionRecorder:
     parallel runs of the same agent are separate rows with their own tokens."""
 
     def __init__(self, store: TranscriptStore, session_id: str, *, root: str = "",
-                 seqs: list[int | None] | None = None) -> None:
+                 seqs: list[int | None] | None = None,
+                 task_message: Message | None = None) -> None:
         self.store = store
         self.session_id = session_id
         self.root = root  # the root agent's name (the root run is the one without a parent)
@@ -34,6 +35,8 @@ class SessionRecorder:
         self.sent_seqs: list[int | None] = list(seqs or [])
         self._open_runs: dict[str, tuple[int, int]] = {}  # run id -> tokens so far
         self._partial: dict[str, tuple[str, list[str]]] = {}  # run id -> (path, turn's text)
+        #: the root run's first user message when it is more than its task text (attachments)
+        self.task_message = task_message
 
     def handle(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -70,8 +73,11 @@ class SessionRecorder:
             model=event.model, provider=event.provider, run_id=event.run_id,
         )
         self._open_runs[run_id] = (0, 0)
-        seq = self.store.append_message(self.session_id, Message.user(event.task),
-                                        agent=event.agent, run_id=run_id)
+        message = Message.user(event.task)
+        if event.is_root and self.task_message is not None:
+            message, self.task_message = self.task_message, None
+        seq = self.store.append_message(self.session_id, message, agent=event.agent,
+                                        run_id=run_id)
         if event.is_root:
             self.sent_seqs.append(seq)
 

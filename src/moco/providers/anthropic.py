@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moco.errors import ProviderError
-from moco.messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
+from moco.messages import DocumentPart, ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
 from moco.providers.base import (
     Finish,
     ModelRequest,
@@ -231,6 +231,8 @@ def _blocks(message: Message) -> list[dict[str, Any]]:
                 blocks.append({"type": "text", "text": part.text})
         elif isinstance(part, ImagePart):
             blocks.append({"type": "image", "source": _image_source(part)})
+        elif isinstance(part, DocumentPart):
+            blocks.append(_document_block(part))
         elif isinstance(part, ToolCallPart):
             blocks.append({"type": "tool_use", "id": part.id, "name": part.name,
                            "input": dict(part.arguments)})
@@ -248,6 +250,17 @@ def _image_source(part: ImagePart) -> dict[str, Any]:
     if part.data is not None:
         return {"type": "base64", "media_type": part.media_type, "data": part.data}
     return {"type": "url", "url": part.url or ""}
+
+
+def _document_block(part: DocumentPart) -> dict[str, Any]:
+    """A PDF as a ``document`` block (Claude reads its pages); other documents as text."""
+    if part.data is not None and part.media_type == "application/pdf":
+        block: dict[str, Any] = {"type": "document", "source": {
+            "type": "base64", "media_type": part.media_type, "data": part.data}}
+        if part.name:
+            block["title"] = part.name
+        return block
+    return {"type": "text", "text": part.as_text()}
 
 
 def _input_tokens(usage: Any) -> int:

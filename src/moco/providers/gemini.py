@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from moco.errors import ProviderError
-from moco.messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
+from moco.messages import DocumentPart, ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
 from moco.providers.base import (
     Finish,
     ModelRequest,
@@ -128,6 +128,8 @@ class GeminiProvider(Provider):
                     parts.append(types.Part(text=part.text))
             elif isinstance(part, ImagePart):
                 parts.append(_image_part(part))
+            elif isinstance(part, DocumentPart):
+                parts.append(_document_part(part))
             elif isinstance(part, ToolCallPart):
                 signature = _stored_signature(part) or self._signatures.get(part.id)
                 if signature is None and sign and first_call:
@@ -258,6 +260,16 @@ def _image_part(part: ImagePart) -> Any:
         return types.Part(inline_data=types.Blob(mime_type=part.media_type,
                                                  data=base64.b64decode(part.data)))
     return types.Part(file_data=types.FileData(file_uri=url, mime_type=part.media_type))
+
+
+def _document_part(part: DocumentPart) -> Any:
+    """A PDF as inline data (Gemini reads PDFs natively); other documents as text."""
+    from google.genai import types
+
+    if part.data is not None and part.media_type == "application/pdf":
+        return types.Part(inline_data=types.Blob(mime_type=part.media_type,
+                                                 data=base64.b64decode(part.data)))
+    return types.Part(text=part.as_text())
 
 
 def _enum_name(value: Any) -> str:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from moco.messages import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
+from moco.messages import DocumentPart, ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
 from moco.providers.base import (
     Finish,
     ModelRequest,
@@ -23,6 +23,9 @@ from moco.providers.base import (
 
 _FINISH = {"tool_calls": "tool_calls", "function_call": "tool_calls", "length": "length",
            "content_filter": "content_filter", "stop": "stop"}
+#: services whose Chat Completions take a PDF as a ``file`` content part; the other
+#: OpenAI-compatible servers get the document's extracted text
+NATIVE_PDF = frozenset({"openai", "openrouter"})
 
 
 @dataclass(slots=True)
@@ -51,7 +54,7 @@ class OpenAICompatProvider(Provider):
         if request.system:
             messages.append({"role": "system", "content": request.system})
         for message in request.messages:
-            messages.extend(to_openai_messages(message))
+            messages.extend(to_openai_messages(message, native_pdf=self.name in NATIVE_PDF))
         payload: dict[str, Any] = {"model": request.model, "messages": messages}
         if request.tools:
             payload["tools"] = [
@@ -121,7 +124,7 @@ class OpenAICompatProvider(Provider):
         yield Finish(finish)
 
 
-def to_openai_messages(message: Message) -> list[dict[str, Any]]:
+def to_openai_messages(message: Message, *, native_pdf: bool = False) -> list[dict[str, Any]]:
     """One moco message as Chat Completions messages (tool results become one each)."""
     if message.role == "tool":
         return [
@@ -140,10 +143,10 @@ def to_openai_messages(message: Message) -> list[dict[str, Any]]:
                 for c in calls
             ]
         return [out]
-    return [{"role": message.role, "content": _user_content(message)}]
+    return [{"role": message.role, "content": _user_content(message, native_pdf)}]
 
 
-def _user_content(message: Message) -> str | list[dict[str, Any]]:
+def _user_content(message: Message, native_pdf: bool) -> str | list[dict[str, Any]]:
     if all(isinstance(p, TextPart) for p in message.parts):
         return message.text
     content: list[dict[str, Any]] = []
@@ -153,7 +156,17 @@ def _user_content(message: Message) -> str | list[dict[str, Any]]:
         elif isinstance(part, ImagePart):
             url = part.url or f"data:{part.media_type};base64,{part.data}"
             content.append({"type": "image_url", "image_url": {"url": url}})
+        elif isinstance(part, DocumentPart):
+            content.append(_document_content(part, native_pdf))
     return content
+
+
+def _document_content(part: DocumentPart, native_pdf: bool) -> dict[str, Any]:
+    if native_pdf and part.data is not None and part.media_type == "application/pdf":
+        return {"type": "file", "file": {
+            "filename": part.name or "document.pdf",
+            "file_data": f"data:{part.media_type};base64,{part.data}"}}
+    return {"type": "text", "text": part.as_text()}
 
 
 def openai_error_detail(error: Any) -> str:

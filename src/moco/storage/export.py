@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from moco.messages import ImagePart, Part, TextPart, ToolCallPart, ToolResultPart
+from moco.messages import DocumentPart, ImagePart, Part, TextPart, ToolCallPart, ToolResultPart
 
 if TYPE_CHECKING:
     from moco.storage.session_logger import MessageRecord, RunRecord, SessionRecord
@@ -94,6 +94,8 @@ def _part_lines(part: Part) -> list[str]:
     if isinstance(part, ImagePart):
         where = part.url or f"{len(part.data or '') * 3 // 4:,} bytes inline"
         return [f"*[image {part.media_type}: {where}]*", ""]
+    if isinstance(part, DocumentPart):
+        return [f"*[document {part.name or part.media_type}]*", ""]
     if isinstance(part, ToolCallPart):
         return _fenced(_call_text(part), "text")
     if isinstance(part, ToolResultPart):

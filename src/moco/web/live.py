@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from moco.web.events import EventLog
 
 if TYPE_CHECKING:
     from moco.core.orchestrator import Orchestrator
+    from moco.messages import Part
 
 log = logging.getLogger("moco.web")
 
@@ -117,9 +118,9 @@ class LiveSession:
                 "history_seq": self.history_seq if self.running else None}
 
     def start_turn(self, text: str, attachments: list[dict[str, Any]] | None = None,
-                   task_text: str | None = None) -> int:
-        """Begin a turn for ``text`` (``task_text`` is what the model gets, when it differs);
-        returns the id of its first event."""
+                   task_text: str | None = None, parts: Sequence[Part] = ()) -> int:
+        """Begin a turn for ``text`` (``task_text`` is what the model gets, when it differs;
+        ``parts`` the images and documents with it); returns the id of its first event."""
         if self.running:
             raise SessionBusy("this session is still answering — stop it or wait")
         self.history_seq = self.orchestrator.sessions.last_seq(self.session_id)
@@ -128,7 +129,7 @@ class LiveSession:
                                          "attachments": attachments or []}))
         self.run_start_event_id = first
         self.task = asyncio.get_running_loop().create_task(
-            self._turn(task_text if task_text is not None else text),
+            self._turn(task_text if task_text is not None else text, parts),
             name=f"moco-web-turn-{self.session_id}")
         return first
 
@@ -136,12 +137,13 @@ class LiveSession:
         """Stop the running turn (its asks are denied); False when nothing runs."""
         return self.scope.cancel("stopped from the web UI")
 
-    async def _turn(self, task: str) -> None:
+    async def _turn(self, task: str, parts: Sequence[Part] = ()) -> None:
         status = "error"
 
         async def consume() -> None:
             nonlocal status
-            async for event in self.orchestrator.events(task, session_id=self.session_id):
+            async for event in self.orchestrator.events(task, session_id=self.session_id,
+                                                         attachments=parts):
                 self.log.publish_event(event)
                 finished = root_finish(event)
                 if finished is not None:

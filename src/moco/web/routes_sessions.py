@@ -139,8 +139,9 @@ async def send_message(session_id: str, body: NewMessage, service: Service) -> d
     if not service.record(live.session_id).title:  # as a run from the CLI is titled
         service.sessions.set_title(live.session_id, " ".join(body.text.split())[:80])
     uploads = service.uploads.require(live.session_id, body.attachments)
-    task = service.uploads.task_with_attachments(live.session_id, body.text, uploads)
-    first = live.start_turn(body.text, [u.to_dict() for u in uploads], task_text=task)
+    task, parts = service.uploads.task_with_attachments(live.session_id, body.text, uploads)
+    first = live.start_turn(body.text, [u.to_dict() for u in uploads], task_text=task,
+                            parts=parts)
     return {"accepted": True, "event_id": first}
 
 

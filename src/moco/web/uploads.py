@@ -3,7 +3,8 @@
 Each upload is the file (``<id>``) and a small JSON description (``<id>.json``: name, media
 type, size, kind). Images and documents are accepted; what the model gets from them is
 decided when a message is sent (:func:`task_with_attachments`): text documents go inline,
-images and PDFs wait for vision support and the model is told they are there.
+images and PDFs go as image and document parts (:mod:`moco.core.attachments`), each named in
+the text.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Literal
 
 from moco.config import ensure_private_dir
 from moco.errors import ConfigError
+from moco.messages import Part
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 #: text documents sent with a message are given to the model inline, up to this much each
@@ -135,18 +137,22 @@ class UploadStore:
                 path.unlink(missing_ok=True)
             folder.rmdir()
 
-    def task_with_attachments(self, session_id: str, text: str, uploads: list[Upload]) -> str:
-        """What the model is asked: ``text``, then each text document inline, and a line
-        for each image or PDF saying it is attached but not readable yet."""
+    def task_with_attachments(self, session_id: str, text: str,
+                              uploads: list[Upload]) -> tuple[str, list[Part]]:
+        """What the model is asked: ``text``, then each text document inline and a line
+        naming each image or PDF; and the image and document parts that go with it."""
+        from moco.core.attachments import attachment_part
+
         pieces = [text]
+        parts: list[Part] = []
         for upload in uploads:
+            raw = self.path(session_id, upload).read_bytes()
             if upload.kind == "text":
-                raw = self.path(session_id, upload).read_bytes()
                 body = raw[:INLINE_TEXT_BYTES].decode("utf-8", errors="replace")
                 cut = "\n[… cut]" if len(raw) > INLINE_TEXT_BYTES else ""
                 pieces.append(f"Attached file {upload.name}:\n```\n{body}{cut}\n```")
             else:
+                parts.append(attachment_part(raw, upload.name, upload.media_type))
                 pieces.append(f"[The user attached {upload.name} ({upload.media_type}, "
-                              f"{upload.size:,} bytes); its contents cannot be shown to you "
-                              "yet.]")
-        return "\n\n".join(pieces)
+                              f"{upload.size:,} bytes).]")
+        return "\n\n".join(pieces), parts

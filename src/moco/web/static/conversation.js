@@ -407,7 +407,7 @@ function leaf(path) {
 
 // How the server puts attachments into the stored task (moco/web/uploads.py):
 // "\n\nAttached file NAME:\n```\n…\n```" and "\n\n[The user attached NAME (TYPE, N bytes); …]"
-const ATTACHED = /\n\n(?:Attached file ([^\n]+):\n```\n[\s\S]*?\n```|\[The user attached (.+?) \(([\w.+-]+\/[\w.+-]+), [\d,]+ bytes\); its contents cannot be shown to you yet\.\])(?=\n\n|$)/g;
+const ATTACHED = /\n\n(?:Attached file ([^\n]+):\n```\n[\s\S]*?\n```|\[The user attached (.+?) \(([\w.+-]+\/[\w.+-]+), [\d,]+ bytes\)(?:; its contents cannot be shown to you yet)?\.\])(?=\n\n|$)/g;
 
 /** The person's own words and the attachments the server appended to them. */
 export function splitAttachments(text) {
