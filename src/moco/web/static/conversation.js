@@ -309,7 +309,9 @@ export class Conversation {
     this.paths.clear();
     const { said, files } = splitAttachments(text);
     const known = files.map((file) => this.uploads.find((u) => u.name === file.name) || file);
-    this.addUser(said, known, images);
+    // the uploaded images named in the text are also the first image parts: shown once
+    const uploaded = files.filter((file) => file.kind === "image").length;
+    this.addUser(said, known, images.slice(uploaded));
   }
 
   historyRoot() {
@@ -406,7 +408,8 @@ function leaf(path) {
 }
 
 // How the server puts attachments into the stored task (moco/web/uploads.py):
-// "\n\nAttached file NAME:\n```\n…\n```" and "\n\n[The user attached NAME (TYPE, N bytes); …]"
+// "\n\nAttached file NAME:\n```\n…\n```" and "\n\n[The user attached NAME (TYPE, N bytes).]"
+// (before images reached the model: "…, N bytes); its contents cannot be shown to you yet.]")
 const ATTACHED = /\n\n(?:Attached file ([^\n]+):\n```\n[\s\S]*?\n```|\[The user attached (.+?) \(([\w.+-]+\/[\w.+-]+), [\d,]+ bytes\)(?:; its contents cannot be shown to you yet)?\.\])(?=\n\n|$)/g;
 
 /** The person's own words and the attachments the server appended to them. */
