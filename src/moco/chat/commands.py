@@ -191,6 +191,27 @@ def cd_command(chat: ChatState, args: str) -> None:
     chat.say(f"working directory: {chat.working_dir}")
 
 
+@command("image", "/image <path>", "send an image with your next message")
+def image_command(chat: ChatState, args: str) -> None:
+    from moco.chat.attach import attach, describe
+
+    if args.strip():
+        chat.say(attach(chat, args, image=True))
+    elif chat.attachments:
+        chat.say("with your next message: " + ", ".join(describe(p) for p in chat.attachments))
+    else:
+        chat.say("usage: /image <path> (or paste an image's path into your message)")
+
+
+@command("file", "/file <path>", "send a file (image, PDF, text) with your next message")
+def file_command(chat: ChatState, args: str) -> None:
+    from moco.chat.attach import attach
+
+    if not args.strip():
+        raise ConfigError("usage: /file <path>")
+    chat.say(attach(chat, args, image=False))
+
+
 @command("workdir", "/workdir add|list|remove", "bookmark folders: add [name], list, remove <name>",
          aliases=("bookmark",))
 def workdir_command(chat: ChatState, args: str) -> None:

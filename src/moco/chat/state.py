@@ -15,6 +15,7 @@ from moco.storage.session_state import STATE_KEYS
 
 if TYPE_CHECKING:
     from moco.core.orchestrator import Orchestrator
+    from moco.messages import Part
     from moco.storage.bookmarks import BookmarkStore
     from moco.ui.console import ConsoleRenderer
 
@@ -46,6 +47,8 @@ class ChatState:
         self.should_exit = False
         self.tokens: tuple[int, int] = (0, 0)
         self.session_label = ""
+        #: files to send with the next message (``/image``, ``/file``)
+        self.attachments: list[Part] = []
         orchestrator.session_id = session_id
         if session_id is not None:  # its todos, skills and /model choice, before the first turn
             note = orchestrator.restore_session_state(session_id)

@@ -74,13 +74,17 @@ async def cancellable(chat: ChatState, coro: Coroutine[Any, Any, T]) -> T:
 async def run_turn(chat: ChatState, text: str) -> str:
     """Send ``text`` in the chat's session and render the answer; returns the run's status
     (``completed``, ``error``, ``cancelled`` ...). Errors are printed as one line."""
+    from moco.chat.attach import take_attachments
+
     orchestrator = chat.orchestrator
     renderer = chat.renderer()
     status = "error"
 
     async def consume() -> None:
         nonlocal status
-        async for event in orchestrator.events(text, session_id=chat.session_id):
+        attachments = take_attachments(chat, text)
+        async for event in orchestrator.events(text, session_id=chat.session_id,
+                                               attachments=attachments):
             renderer.handle(event)
             finished = root_finish(event)
             if finished is not None:
