@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +75,36 @@ def _memory_off(monkeypatch: pytest.MonkeyPatch) -> None:
 def fixtures() -> Path:
     """``tests/fixtures``: copy what a test changes to ``tmp_path`` first."""
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL cluster on 127.0.0.1 for the session (one per xdist worker);
+    skipped without the binaries unless MOCO_POSTGRES_REQUIRED is set."""
+    from moco.testing.postgres_server import PostgresServer, find_postgres_bin
+
+    found = find_postgres_bin()
+    if found is None:
+        message = "PostgreSQL not found (apt-get install postgresql, or MOCO_POSTGRES_BIN)"
+        if os.environ.get("MOCO_POSTGRES_REQUIRED"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with PostgresServer(found) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres: Any) -> str:
+    """The URL of a fresh, empty database in :func:`postgres`."""
+    return str(postgres.create_database(f"t_{uuid.uuid4().hex[:16]}"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test on the SQLite file, then on a fresh PostgreSQL store (``MOCO_DB_URL``);
+    tests marked ``sqlite_only`` (they open the file itself) run on SQLite only."""
+    if request.param == "postgres":
+        if request.node.get_closest_marker("sqlite_only"):
+            pytest.skip("opens the SQLite file itself")
+        monkeypatch.setenv("MOCO_DB_URL", request.getfixturevalue("postgres_url"))
+    return str(request.param)

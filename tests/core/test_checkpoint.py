@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,15 @@ from moco.errors import ConfigError
 from moco.storage.session_logger import SessionLogger
 from moco.testing import Reply, ScriptedOpenAIServer, ToolCall
 
+#: every test on the SQLite file and on a PostgreSQL store (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("db_backend")
+
 
 @pytest.fixture
 def orchestrator(scripted_openai: ScriptedOpenAIServer, tmp_path: Path) -> Orchestrator:
     env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": scripted_openai.base_url}
+    if "MOCO_DB_URL" in os.environ:  # db_backend's PostgreSQL store
+        env["MOCO_DB_URL"] = os.environ["MOCO_DB_URL"]
     work = tmp_path / "work"
     work.mkdir()
     return Orchestrator(provider="openai/gpt-4.1", working_dir=work, env=env)

@@ -23,6 +23,9 @@ from moco.storage import (
     open_database,
 )
 
+#: every test on the SQLite file and on a PostgreSQL store (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("db_backend")
+
 
 @pytest.fixture
 def logger() -> Iterator[SessionLogger]:
@@ -171,7 +174,7 @@ def test_every_part_type_round_trips(logger: SessionLogger) -> None:
     seqs = [logger.append_message(session.id, m, agent="main") for m in messages]
     assert seqs == [1, 2, 3, 4, 5]
     assert logger.load_messages(session.id) == messages
-    reopened = SessionLogger(Database(logger.db.path))
+    reopened = SessionLogger(open_database())
     assert reopened.load_messages(session.id) == messages
     reopened.db.close()
 
@@ -319,6 +322,7 @@ while True:
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only
 def test_a_killed_writer_leaves_a_contiguous_prefix(logger: SessionLogger) -> None:
     session = logger.create_session().id
     child = subprocess.Popen(

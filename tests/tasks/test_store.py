@@ -1,22 +1,24 @@
-"""The task store on a real SQLite file: claims, heartbeats, cancels, dead workers."""
+"""The task store on a real SQLite file and a real PostgreSQL: claims, heartbeats, cancels,
+dead workers."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from moco.errors import ConfigError
-from moco.storage.db import Database
 from moco.storage.owner import current_owner
 from moco.tasks.store import TaskNotFound, TaskStore
 
+#: every test on the SQLite file and on a PostgreSQL store (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("db_backend")
+
 
 @pytest.fixture
-def store(tmp_path: Path) -> TaskStore:
-    return TaskStore(Database(tmp_path / "moco.db"))
+def store(db_backend: str) -> TaskStore:
+    return TaskStore.open()
 
 
 def dead_owner() -> str:
@@ -124,3 +126,31 @@ def test_list_is_newest_first_and_checks_the_status(store: TaskStore) -> None:
         store.create("  ")
     with pytest.raises(ValueError):
         store.finish(first.id, "running")
+
+
+CLAIMER = """
+import sys
+from moco.tasks.store import TaskStore
+store = TaskStore.open()
+sys.stdin.readline()  # start together
+won = [tid for tid in sys.argv[2:] if store.claim(tid, sys.argv[1])]
+print(" ".join(won))
+"""
+
+
+def test_two_processes_claiming_the_same_tasks_run_each_once(store: TaskStore) -> None:
+    """Two workers (processes with their own connections) race for the same queued tasks."""
+    ids = [store.create(f"task {n}").id for n in range(40)]
+    workers = [subprocess.Popen([sys.executable, "-c", CLAIMER, f"host:{n}:1", *ids],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+               for n in (1, 2)]
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    won = [worker.communicate(timeout=60)[0].split() for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers)
+    assert sorted(won[0] + won[1]) == sorted(ids)  # every task claimed, none twice
+    owners = {task_id: f"host:{n}:1" for n, claimed in zip((1, 2), won, strict=True)
+              for task_id in claimed}
+    assert {t.id: t.worker for t in store.list(limit=100)} == owners

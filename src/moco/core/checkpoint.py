@@ -199,8 +199,8 @@ class FileTracker:
             with self.sessions.db.transaction() as conn:
                 self.store(conn, snapshot)
                 conn.execute(
-                    "INSERT OR IGNORE INTO tracked_files (session_id, path, original, note,"
-                    " first_changed_at) VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO tracked_files (session_id, path, original, note,"
+                    " first_changed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (self.session_id, key, snapshot.state, snapshot.note, utcnow()),
                 )
             self._known.add(key)

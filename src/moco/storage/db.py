@@ -37,13 +37,14 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from moco.config import ensure_private_dir, moco_home, narrow_mode
-from moco.errors import MocoError
+from moco.errors import ConfigError, MocoError
+from moco.storage.pg_schema import POSTGRES_STEPS
 
 DB_FILENAME = "moco.db"
 #: the files SQLite keeps next to the database in WAL mode
@@ -69,11 +70,14 @@ def utcnow() -> str:
 class Migration:
     """One named schema step: SQL (one or more statements) or a function of the connection.
 
-    A function runs inside the migration transaction; it must not commit.
+    A function runs inside the migration transaction; it must not commit. ``postgres`` is the
+    same step for a PostgreSQL store (:mod:`moco.storage.postgres`); a step without one is
+    local to a node (the memory tables) and never runs there.
     """
 
     name: str
     step: str | Callable[[sqlite3.Connection], None]
+    postgres: str | None = None
 
     def apply(self, conn: sqlite3.Connection) -> None:
         if callable(self.step):
@@ -167,7 +171,7 @@ MEMORY_MIGRATION = Migration("008_memory", """
     CREATE INDEX relations_memory ON relations (memory_id);
 """)
 
-MIGRATIONS: list[Migration] = [
+_STEPS: list[Migration] = [
     Migration("001_sessions", """
         CREATE TABLE sessions (
             id          TEXT PRIMARY KEY,
@@ -306,6 +310,9 @@ MIGRATIONS: list[Migration] = [
         );
     """),
 ]
+
+#: every step, with its PostgreSQL text where the table lives in a shared store
+MIGRATIONS: list[Migration] = [replace(m, postgres=POSTGRES_STEPS.get(m.name)) for m in _STEPS]
 
 
 class Database:
@@ -516,6 +523,26 @@ def database_path(home: Path | None = None, env: Mapping[str, str] | None = None
     return (home if home is not None else moco_home(env)) / DB_FILENAME
 
 
+def database_url(env: Mapping[str, str] | None = None) -> str | None:
+    """``MOCO_DB_URL`` when it names a PostgreSQL store, None for the embedded SQLite file."""
+    url = (os.environ if env is None else env).get("MOCO_DB_URL", "").strip()
+    if not url:
+        return None
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"MOCO_DB_URL must be a postgresql:// URL, not {url.split(':')[0]!r}"
+                          " — unset it to use the SQLite file in MOCO_HOME")
+    return url
+
+
 def open_database(home: Path | None = None, env: Mapping[str, str] | None = None) -> Database:
-    """Open (creating and upgrading as needed) the database under ``home`` or ``MOCO_HOME``."""
+    """Open (creating and upgrading as needed) the store ``MOCO_DB_URL`` names (PostgreSQL),
+    else the SQLite file under ``home`` or ``MOCO_HOME``."""
+    url = database_url(env)
+    if url is not None:
+        try:
+            from moco.storage.postgres import PostgresDatabase
+        except ImportError as exc:
+            raise ConfigError('MOCO_DB_URL names PostgreSQL but psycopg is not installed — '
+                              'pip install "moco[postgres]"') from exc
+        return PostgresDatabase(url)
     return Database(database_path(home, env))

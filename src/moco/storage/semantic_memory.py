@@ -28,7 +28,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moco.errors import ConfigError, ProviderError
-from moco.storage.db import MEMORY_MIGRATION, Database, open_database, utcnow
+from moco.storage.db import (
+    MEMORY_MIGRATION,
+    Database,
+    database_path,
+    database_url,
+    utcnow,
+)
 from moco.storage.memory_vectors import VectorIndex, describe, embedder_dir, index_files
 
 if TYPE_CHECKING:
@@ -37,6 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KINDS = ("fact", "preference", "procedure", "note")
+#: the memory file in MOCO_HOME when the rest of the store is in PostgreSQL (MOCO_DB_URL)
+LOCAL_MEMORY_DB = "memory.db"
 #: reciprocal rank fusion constant (Cormack et al.): 1 / (RRF_K + rank)
 RRF_K = 60
 _WORD = re.compile(r"\w+")
@@ -177,10 +185,13 @@ class SemanticMemory:
         from moco.config import ensure_private_dir, moco_home
 
         named = (env.get("MEMORY_DB_PATH") or env.get("SEMANTIC_DB_PATH") or "").strip()
-        if not named:
-            home = moco_home(env)
-            return cls(open_database(home), embedder, ensure_private_dir(home / "memory"))
-        path = Path(named).expanduser()
+        home = moco_home(env)
+        if not named and database_url(env) is None:
+            return cls(Database(database_path(home)), embedder,
+                       ensure_private_dir(home / "memory"))
+        # a PostgreSQL store (MOCO_DB_URL) holds no memories: FTS5 and the vector index stay
+        # in a SQLite file on this node, MOCO_HOME/memory.db
+        path = Path(named).expanduser() if named else ensure_private_dir(home) / LOCAL_MEMORY_DB
         if path.is_dir():
             path = path / "memory.db"
         db = Database(path, migrations=[MEMORY_MIGRATION])

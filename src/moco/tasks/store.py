@@ -256,9 +256,9 @@ class TaskStore:
     def events(self, task_id: str, after_seq: int = 0,
                limit: int | None = None) -> builtins.list[TaskEvent]:
         """The task's events after ``after_seq``, in order (at most ``limit``)."""
-        rows = self.db.query(
-            "SELECT * FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-            (task_id, after_seq, -1 if limit is None else limit))
+        sql = "SELECT * FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq"
+        rows = self.db.query(sql if limit is None else sql + " LIMIT ?",
+                             (task_id, after_seq) if limit is None else (task_id, after_seq, limit))
         return [TaskEvent(task_id=row["task_id"], seq=row["seq"], type=row["type"],
                           data=json.loads(row["data"]), created_at=row["created_at"])
                 for row in rows]
