@@ -104,8 +104,11 @@ function describe(ask) {
   if (ask.kind === "command") return el("pre", "perm-command", text);
   if (ask.kind === "diff") return diffView(text);
   const box = el("div", "perm-call");
-  if (text) box.append(el("p", null, text));
-  if (ask.arguments && Object.keys(ask.arguments).length) {
+  const hasArguments = ask.arguments && Object.keys(ask.arguments).length > 0;
+  // a call's description is the tool and its arguments on one line: the arguments, laid out,
+  // say the same more readably
+  if (text && !hasArguments) box.append(el("p", null, text));
+  if (hasArguments) {
     box.append(el("pre", "perm-args", JSON.stringify(ask.arguments, null, 2)));
   }
   return box;
