@@ -19,10 +19,13 @@ def test_placeholders_outside_literals_become_psycopg_ones() -> None:
     assert translate("SELECT * FROM t WHERE a = ? AND b = '?' AND c = ?") == (
         "SELECT * FROM t WHERE a = %s AND b = '?' AND c = %s")
     assert translate("SELECT 'it''s ?', \"odd?\" FROM t WHERE x LIKE 'a%' AND y = ?") == (
-        "SELECT 'it''s ?', \"odd?\" FROM t WHERE x LIKE 'a%%' AND y = %s")
+        "SELECT 'it''s ?', \"odd?\" FROM t WHERE x ILIKE 'a%%' AND y = %s")
     assert translate("UPDATE t SET a = 1 WHERE b IS ? AND c IS NOT ?") == (
         "UPDATE t SET a = 1 WHERE b IS NOT DISTINCT FROM %s AND c IS DISTINCT FROM %s")
     assert translate("SELECT 1 WHERE a IS NULL") == "SELECT 1 WHERE a IS NULL"
+    assert translate("SELECT 1 WHERE a like ? ESCAPE '\\' AND b = 'LIKE'") == (
+        "SELECT 1 WHERE a ILIKE %s ESCAPE '\\' AND b = 'LIKE'")
+    assert translate("SELECT 'open") == "SELECT 'open"
 
 
 def test_only_postgresql_urls_are_taken() -> None:

@@ -9,8 +9,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from moco.storage.owner import current_owner, owner_is_alive
 from moco.storage.session_logger import SessionLogger
+
+#: every test on the SQLite file and on a PostgreSQL store (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("db_backend")
 
 START_AND_HANG = textwrap.dedent("""
     import sys, time

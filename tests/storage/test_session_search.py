@@ -12,6 +12,9 @@ from moco.messages import Message
 from moco.storage.session_logger import SessionLogger
 from moco.storage.session_search import search_sessions
 
+#: every test on the SQLite file and on a PostgreSQL store (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("db_backend")
+
 
 @pytest.fixture
 def logger(moco_home: Path) -> SessionLogger:

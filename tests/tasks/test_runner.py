@@ -14,6 +14,9 @@ from moco.tasks.runner import CANCEL_REASON, run_task
 from moco.tasks.store import TaskStore
 from moco.testing import Reply, ScriptedOpenAIServer
 
+#: every test on the SQLite file and on a PostgreSQL store (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("db_backend")
+
 
 def queue(env: dict[str, str], task: str, **options: object) -> tuple[TaskStore, str]:
     store = TaskStore.open(env)

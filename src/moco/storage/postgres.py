@@ -4,9 +4,11 @@ interface, so every caller runs unchanged on either engine.
 What it translates
     Callers write SQLite's dialect with ``?`` placeholders. :func:`translate` turns ``?``
     (outside string literals and quoted names) into psycopg's ``%s``, doubles every ``%``,
-    and writes ``IS ?`` as ``IS NOT DISTINCT FROM %s``. Rows work by name and by index like
-    ``sqlite3.Row``; a cursor has ``fetchone``, ``fetchall``, iteration and ``rowcount``
-    (statements that need a new row's id say ``RETURNING id``; ``lastrowid`` is None).
+    writes ``IS ?`` as ``IS NOT DISTINCT FROM %s`` and ``LIKE`` as ``ILIKE`` (SQLite's
+    ``LIKE`` ignores case; PostgreSQL's ``ILIKE`` does so beyond ASCII too). Rows work by name
+    and by index like ``sqlite3.Row``; a cursor has ``fetchone``, ``fetchall``, iteration and
+    ``rowcount`` (statements that need a new row's id say ``RETURNING id``; ``lastrowid`` is
+    None).
     A unique or foreign-key violation raises :class:`IntegrityError`, a ``sqlite3``
     ``IntegrityError``, and any other server error a ``sqlite3.OperationalError``, so the
     callers' ``except`` clauses hold for both engines.
@@ -56,6 +58,9 @@ from moco.storage.db import (
 
 #: the advisory lock held while migrating (any constant shared by every moco host)
 MIGRATION_LOCK = 0x6D6F636F
+#: a string literal, a quoted name, a lone quote, or the code between them
+_TOKENS = re.compile(r"'[^']*'|\"[^\"]*\"|['\"]|[^'\"]+")
+_LIKE = re.compile(r"\bLIKE\b", re.IGNORECASE)
 _IS_PARAM = re.compile(r"\bIS(\s+NOT)?\s+%s", re.IGNORECASE)
 #: connections a forked child inherited from its parent, never closed by the child
 _INHERITED: list[Any] = []
@@ -71,19 +76,15 @@ class OperationalError(sqlite3.OperationalError):
 
 @lru_cache(maxsize=1024)
 def translate(sql: str) -> str:
-    """moco's SQLite statement as psycopg expects it (``?`` -> ``%s``, ``%`` -> ``%%``)."""
+    """moco's SQLite statement as psycopg expects it: outside literals ``?`` -> ``%s`` and
+    ``LIKE`` -> ``ILIKE`` (SQLite's LIKE ignores case), ``%`` -> ``%%`` everywhere."""
     out: list[str] = []
-    quote = ""
-    for char in sql:
-        if quote:
-            if char == quote:
-                quote = ""
-        elif char in "'\"":
-            quote = char
-        elif char == "?":
-            out.append("%s")
-            continue
-        out.append("%%" if char == "%" else char)
+    for token in _TOKENS.findall(sql):
+        if token[0] in "'\"":
+            out.append(token.replace("%", "%%"))
+        else:
+            code = token.replace("%", "%%").replace("?", "%s")
+            out.append(_LIKE.sub("ILIKE", code))
     return _IS_PARAM.sub(lambda m: "IS DISTINCT FROM %s" if m.group(1)
                          else "IS NOT DISTINCT FROM %s", "".join(out))
 
