@@ -20,7 +20,7 @@ from moco.storage.session_logger import SessionLogger
 from moco.tasks.store import TaskRecord, TaskStore
 from moco.testing import Reply, ScriptedOpenAIServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("db_backend")]
 
 SLOW_ANSWER = "word " * 400  # streamed in 250 chunks
 

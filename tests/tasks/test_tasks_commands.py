@@ -15,6 +15,9 @@ from moco.tasks.runner import run_task
 from moco.tasks.store import TaskNotFound, TaskStore
 from moco.testing import Reply, ScriptedOpenAIServer
 
+#: every test on the SQLite file and on a PostgreSQL store (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("db_backend")
+
 runner = CliRunner()
 
 
