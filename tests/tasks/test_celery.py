@@ -135,12 +135,12 @@ def test_moco_tasks_cancel_reaches_a_task_running_on_the_worker(
     scripted_openai.add(Reply.say("word " * 400, chunk_delay=0.02))  # 8 s of streaming
     task_id = queue(env, "talk", scripted_openai, project)
     wait_for(lambda: bool(scripted_openai.requests), "the model request")
-    asked = time.monotonic()
     assert f"task {task_id}: cancelled" in moco(env, "tasks", "cancel", task_id)
-    assert time.monotonic() - asked < 6  # the next heartbeat (2 s), not the answer's end
     done, kinds = read(env, task_id)
     assert done.status == "cancelled" and done.error == CANCEL_REASON
     assert kinds[-1] == "task_finished"
+    # stopped mid-answer (by the heartbeat), not after the whole answer streamed
+    assert kinds.count("text_delta") < len(Reply.say("word " * 400).text_chunks())
 
 
 def test_a_dead_pool_process_is_retried_once_then_left_interrupted(
