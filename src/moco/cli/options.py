@@ -79,3 +79,10 @@ FileOption = Annotated[
                  help="Give the model this file with the task: an image, a PDF or a text file "
                       "(repeatable).")
 ]
+OptimizerOption = Annotated[
+    bool, typer.Option("--optimizer/--no-optimizer",
+                       help="Offer only the sub-agents relevant to the task.")
+]
+OptimizerMethodOption = Annotated[
+    str, typer.Option("--optimizer-method", help="model (one cheap call) or lexical.")
+]

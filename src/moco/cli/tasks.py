@@ -21,6 +21,8 @@ from moco.cli.options import (
     ModelOption,
     NewOption,
     NoNetworkOption,
+    OptimizerMethodOption,
+    OptimizerOption,
     ProfileOption,
     ProviderOption,
     ReadOnlyOption,
@@ -71,13 +73,8 @@ def run_task_command(
     continue_last: ContinueOption = False,
     session: SessionOption = None,
     new: NewOption = False,
-    optimizer: Annotated[
-        bool, typer.Option("--optimizer/--no-optimizer",
-                           help="Offer only the sub-agents relevant to the task.")
-    ] = False,
-    optimizer_method: Annotated[
-        str, typer.Option("--optimizer-method", help="model (one cheap call) or lexical.")
-    ] = "model",
+    optimizer: OptimizerOption = False,
+    optimizer_method: OptimizerMethodOption = "model",
     yes: YesOption = False,
     read_only: ReadOnlyOption = False,
     allow_outside: AllowOutsideOption = False,
